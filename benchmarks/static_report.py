@@ -1,0 +1,91 @@
+"""Render benchmark results as markdown: tables, targets, and exactly what was run."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from static_run import Result
+
+
+@dataclass
+class Target:
+    name: str
+    measured: float | None  # None when a needed row failed or was not run
+    limit: float
+    unit: str  # "x" (ratio) or "s"
+    higher_is_better: bool = False
+    detail: str = ""
+
+    def verdict(self) -> str:
+        if self.measured is None:
+            return "not measured"
+        ok = self.measured >= self.limit if self.higher_is_better else self.measured <= self.limit
+        if ok:
+            return "meets"
+        factor = self.limit / self.measured if self.higher_is_better else self.measured / self.limit
+        return f"MISSES by {factor:.1f}x"
+
+
+def _fmt_time(t: float | None) -> str:
+    if t is None:
+        return "-"
+    return f"{t * 1000:.0f} ms" if t < 1 else f"{t:.2f} s"
+
+
+def _fmt_rate(lines: int, t: float | None) -> str:
+    if not t:
+        return "-"
+    rate = lines / t
+    return f"{rate / 1000:,.0f}k" if rate >= 10_000 else f"{rate:,.0f}"
+
+
+def results_table(results: list[Result], reference: Result | None) -> str:
+    ref = reference.median if reference else None
+    rows = ["| tool / case | median wall | min - max | runs | lines/s | ratio to sqlaguard "
+            "| median CPU | findings | load |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        c = r.case
+        if r.error:
+            rows.append(f"| {c.label} | error: {r.error.replace('|', '/')} | | | | | | | |")
+            continue
+        med = r.median
+        spread = f"{_fmt_time(min(r.times))} - {_fmt_time(max(r.times))}" if r.times else "-"
+        runs = f"{len(r.times)}" + (f" (+{c.warmups} warm-up)" if c.warmups else "")
+        ratio = f"{med / ref:.2f}x" if med and ref else "-"
+        findings = "-" if r.findings is None or not c.count_findings else str(r.findings)
+        load = f"{r.load[0]:.1f} / {r.load[1]:.1f}"
+        rows.append(f"| {c.label} | {_fmt_time(med)} | {spread} | {runs} | "
+                    f"{_fmt_rate(c.lines, med)} | {ratio} | {_fmt_time(r.median_cpu)} | "
+                    f"{findings} | {load} |")
+    return "\n".join(rows)
+
+
+def targets_table(targets: list[Target]) -> str:
+    rows = ["| target | measured | limit | verdict | from |", "|---|---:|---:|---|---|"]
+    for t in targets:
+        if t.measured is None:
+            measured = "-"
+        else:
+            measured = f"{t.measured:.2f}x" if t.unit == "x" else _fmt_time(t.measured)
+        op = ">=" if t.higher_is_better else "<="
+        limit = f"{op} {t.limit:g}x" if t.unit == "x" else f"{op} {_fmt_time(t.limit)}"
+        rows.append(f"| {t.name} | {measured} | {limit} | {t.verdict()} | {t.detail} |")
+    return "\n".join(rows)
+
+
+def commands_list(results: list[Result]) -> str:
+    lines = []
+    for r in results:
+        c = r.case
+        cmd = shlex.join(c.cmd)
+        note = f" -- {c.note}" if c.note else ""
+        lines.append(f"- **{c.label}** (cwd `{c.cwd}`): `{cmd}`{note}")
+    return "\n".join(lines)
+
+
+def kv_table(title: str, items: dict[str, str]) -> str:
+    rows = [f"| {title} | |", "|---|---|"]
+    rows += [f"| {k} | {v} |" for k, v in items.items()]
+    return "\n".join(rows)
