@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-# One finding per output line in every tool's format: "path:line:col", fixit's
-# "path@line:col", or a sqlaguard rule code.
-_FINDING = re.compile(r"(:\d+:\d+|@\d+:\d+|\bSQA\d{3}\b)")
+# A finding line starts with its location: "path:line:col" (ruff, flake8, sqlaguard) or
+# fixit's "path@line:col". Source snippets under a finding are indented, so never match.
+_FINDING = re.compile(r"^\S+?(?::\d+:\d+|@\d+:\d+)")
 
 
 @dataclass
