@@ -152,7 +152,7 @@ def build_cases(ws: Workspace, quick: bool, with_sqlaguard: bool) -> list[Case]:
         Case("ruff-cached", "corpus", "ruff cached (reference only)",
              [ruff, *ruff_args, "."], root, lines, env=ruff_env,
              setup=lambda: quiet([ruff, *ruff_args, "."]),
-             note=f"RUFF_CACHE_DIR is a fresh temp dir, populated by one untimed run"),
+             note="RUFF_CACHE_DIR is a fresh temp dir, populated by one untimed run"),
         Case("flake8-async", "corpus", f"flake8 + flake8-async (`--select ASYNC -j {jobs}`)",
              [flake8, "--isolated", "--select", "ASYNC", "-j", str(jobs), "."], root, lines,
              note="flake8 still runs every installed plugin (pyflakes, pycodestyle, mccabe, "
@@ -201,30 +201,34 @@ def apply_runs(cases: list[Case], quick: bool, repeats: dict[str, int],
 
 
 def compute_targets(by_key: dict[str, Result], jobs: int) -> list[static_report.Target]:
-    T = static_report.Target
-
-    def med(key: str) -> float | None:
+    def med(key: str, cpu: bool = False) -> float | None:
         r = by_key.get(key)
-        return r.median if r else None
+        if r is None:
+            return None
+        return r.median_cpu if cpu else r.median
 
-    def ratio(a: str, b: str) -> float | None:
-        x, y = med(a), med(b)
+    def ratio(a: str, b: str, cpu: bool = False) -> float | None:
+        x, y = med(a, cpu), med(b, cpu)
         return x / y if x and y else None
 
+    def target(name, a, b, limit, unit, detail, higher=False):
+        get = (lambda cpu: ratio(a, b, cpu)) if b else (lambda cpu: med(a, cpu))
+        return static_report.Target(name, get(False), limit, unit, higher, detail, get(True))
+
     return [
-        T("cold scan vs libcst-parse floor at the same number of processes",
-          ratio("sqlaguard-cold", f"libcst-{jobs}"), 1.5, "x",
-          detail=f"sqlaguard cold / floor with {jobs} processes"),
-        T("warm re-run speed-up over cold", ratio("sqlaguard-cold", "sqlaguard-warm"), 20, "x",
-          higher_is_better=True, detail="sqlaguard cold / sqlaguard warm"),
-        T("warm re-run vs ruff uncached", ratio("sqlaguard-warm", "ruff"), 3, "x",
-          detail="sqlaguard warm / ruff --no-cache"),
-        T("one changed file, warm cache", med("sqlaguard-changed"), 0.3, "s",
-          detail="whole corpus re-checked with one file edited"),
-        T("one changed file, warm cache, file passed alone", med("sqlaguard-precommit"), 0.3,
-          "s", detail="`sqlaguard check FILE`, as pre-commit calls it"),
-        T("one changed file, no cache", med("sqlaguard-single"), 0.5, "s",
-          detail="`sqlaguard check FILE --no-cache`"),
+        target("cold scan vs libcst-parse floor at the same number of processes",
+               "sqlaguard-cold", f"libcst-{jobs}", 1.5, "x",
+               f"sqlaguard cold / floor with {jobs} processes"),
+        target("warm re-run speed-up over cold", "sqlaguard-cold", "sqlaguard-warm", 20, "x",
+               "sqlaguard cold / sqlaguard warm", higher=True),
+        target("warm re-run vs ruff uncached", "sqlaguard-warm", "ruff", 3, "x",
+               "sqlaguard warm / ruff --no-cache"),
+        target("one changed file, warm cache", "sqlaguard-changed", None, 0.3, "s",
+               "whole corpus re-checked with one file edited"),
+        target("one changed file, warm cache, file passed alone", "sqlaguard-precommit", None,
+               0.3, "s", "`sqlaguard check FILE`, as pre-commit calls it"),
+        target("one changed file, no cache", "sqlaguard-single", None, 0.5, "s",
+               "`sqlaguard check FILE --no-cache`"),
     ]
 
 
@@ -270,6 +274,11 @@ def render(args, corpus, ws, results, targets, versions, machine, unavailable, e
         "",
         "## Targets",
         "",
+        "The targets are about wall time. The CPU-time columns apply the same formula to the",
+        "CPU medians: for a single-process tool that is about the wall time it would take on a",
+        "quiet machine; for ratios between multi-process runs it compares total work, not",
+        "elapsed time.",
+        "",
         static_report.targets_table(targets),
         "",
         "## Versions and machine",
@@ -283,6 +292,21 @@ def render(args, corpus, ws, results, targets, versions, machine, unavailable, e
         "## Exactly what was run",
         "",
         static_report.commands_list(results),
+        "",
+        "## How to run it",
+        "",
+        "```",
+        ".venv/bin/pip install -e '.[dev,bench]'",
+        ".venv/bin/python benchmarks/static_bench.py            # full: rewrites this file",
+        ".venv/bin/python benchmarks/static_bench.py --quick    # ~40k lines, 3 runs: prints only",
+        ".venv/bin/python benchmarks/static_bench.py --profile  # sqlaguard cold under cProfile",
+        ".venv/bin/python benchmarks/static_bench.py --list     # case keys for --only/--skip/--repeat",
+        "```",
+        "",
+        "Every case runs 5 times after 1 warm-up, except flake8-async over the corpus (1 run, no",
+        "warm-up: minutes per run); `--repeat KEY=N` / `--warmup KEY=N` change that per case,",
+        "`--timeout` bounds each single run (default 1800 s). The corpus is rebuilt (copied) at",
+        "every start, so each run sees the same files; it is never committed.",
         "",
     ]
     return "\n".join(out)

@@ -27,7 +27,7 @@ def _init(parser: str) -> None:
 
         _parse = ast.parse
     elif parser == "import":
-        import libcst  # noqa: F401  -- start-up cost only
+        import libcst  # noqa: F401  (start-up cost only)
 
         _parse = None
     else:
