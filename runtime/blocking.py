@@ -315,9 +315,9 @@ class _PatchOnImport:
         else:
             return None
         loader = spec.loader
-        if loader is None or not hasattr(loader, "exec_module"):
+        original_exec = getattr(loader, "exec_module", None)
+        if original_exec is None or isinstance(loader, type):  # class loaders are shared
             return spec
-        original_exec = loader.exec_module
 
         def exec_module(module):
             original_exec(module)
@@ -328,22 +328,11 @@ class _PatchOnImport:
                     except Exception:
                         pass
         try:
-            spec.loader = _LoaderProxy(loader, exec_module)
+            # Path-based finders make one loader per module: wrapping it touches nothing else.
+            loader.exec_module = exec_module
         except Exception:
             pass
         return spec
-
-
-class _LoaderProxy:
-    def __init__(self, loader, exec_module):
-        self._loader = loader
-        self.exec_module = exec_module
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def __getattr__(self, name):
-        return getattr(self._loader, name)
 
 
 _finder = _PatchOnImport()
