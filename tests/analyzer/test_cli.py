@@ -8,7 +8,7 @@ import textwrap
 import jsonschema
 import pytest
 
-from conftest import ROOT, run_cli
+from clitools import ROOT, run_cli
 
 BAD = textwrap.dedent("""\
     from sqlalchemy.ext.asyncio import AsyncSession
