@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from ..rule import Rule
+from .sqa102_sync_driver_url import SyncDriverUrl
 from .sqa201_query_on_async_session import QueryOnAsyncSession
 
 RULES: tuple[type[Rule], ...] = (
+    SyncDriverUrl,
     QueryOnAsyncSession,
 )
