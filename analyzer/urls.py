@@ -80,6 +80,9 @@ def _follow_constant(index: ProjectIndex, value: Optional[Value], depth: int) ->
     return value
 
 
-def url_argument(call_value: Call) -> Optional[Value]:
-    """The URL given to create_engine / create_async_engine (first argument or `url=`)."""
+def url_argument(call_value: Call, from_config: bool = False) -> Optional[Value]:
+    """The URL given to create_engine / create_async_engine (first argument or `url=`); for
+    engine_from_config only an explicit `url=` (the configuration dict is not followed)."""
+    if from_config:
+        return call_value.kwarg("url")
     return call_value.args[0] if call_value.args else call_value.kwarg("url")

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from ..rule import Rule
 from .sqa102_sync_driver_url import SyncDriverUrl
+from .sqa103_sync_pool_with_async_engine import SyncPoolWithAsyncEngine
+from .sqa105_async_driver_in_sync_engine import AsyncDriverInSyncEngine
 from .sqa201_query_on_async_session import QueryOnAsyncSession
 
 RULES: tuple[type[Rule], ...] = (
     SyncDriverUrl,
+    SyncPoolWithAsyncEngine,
+    AsyncDriverInSyncEngine,
     QueryOnAsyncSession,
 )

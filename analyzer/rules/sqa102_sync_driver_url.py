@@ -114,7 +114,8 @@ def make_engine(host: str, password: str):
         value = self.ctx.value(node)
         if not isinstance(value, Call):
             return
-        scheme = scheme_of(self.ctx.index, url_argument(value))
+        kind = self.ctx.index.kind(value.func)
+        scheme = scheme_of(self.ctx.index, url_argument(value, kind == "fn:async_engine_from_config"))
         if scheme is None:
             return
         message = self._message(scheme)
