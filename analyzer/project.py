@@ -41,6 +41,7 @@ class ProjectMeta:
     requirements: list[Requirement] = field(default_factory=list)
     found_declarations: bool = False  # any pyproject dependency list or requirements file at all
     locked: dict[str, str] = field(default_factory=dict)  # package name -> version, from lock files
+    unparsed: str = ""  # setup.py / setup.cfg text: declarations only searched for names, not parsed
 
     def requirement(self, name: str) -> list[Requirement]:
         name = normalise(name)
@@ -129,6 +130,9 @@ def load_project_meta(root: Optional[str], fs=_Disk) -> ProjectMeta:
             data = {}
         _read_pyproject(data, pyproject, meta)
     names = fs.listdir(root)
+    for name in ("setup.py", "setup.cfg"):
+        if name in names:
+            meta.unparsed += fs.read(os.path.join(root, name)) or ""
     for name in names:
         if _is_requirements(name):
             meta.found_declarations = True

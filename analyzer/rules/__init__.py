@@ -7,6 +7,7 @@ from .sqa102_sync_driver_url import SyncDriverUrl
 from .sqa103_sync_pool_with_async_engine import SyncPoolWithAsyncEngine
 from .sqa104_engine_per_request import EnginePerRequest
 from .sqa105_async_driver_in_sync_engine import AsyncDriverInSyncEngine
+from .sqa106_asyncio_extra_missing import AsyncioExtraMissing
 from .sqa201_query_on_async_session import QueryOnAsyncSession
 
 RULES: tuple[type[Rule], ...] = (
@@ -15,5 +16,6 @@ RULES: tuple[type[Rule], ...] = (
     SyncPoolWithAsyncEngine,
     EnginePerRequest,
     AsyncDriverInSyncEngine,
+    AsyncioExtraMissing,
     QueryOnAsyncSession,
 )
