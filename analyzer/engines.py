@@ -18,6 +18,9 @@ SYNC_ENGINE_FUNCTIONS = frozenset({"fn:create_engine", "fn:engine_from_config"})
 ASYNC_ENGINE_FUNCTIONS = frozenset({"fn:create_async_engine", "fn:async_engine_from_config"})
 ASYNC_PACKAGES = ("sqlalchemy.ext.asyncio", "sqlmodel.ext.asyncio")
 
+# Engine methods that talk to the database (dispose() in an async lifespan is not query traffic).
+_IO_METHODS = frozenset({"connect", "begin", "execute", "scalar", "raw_connection"})
+
 _async_used: "weakref.WeakKeyDictionary[ProjectIndex, frozenset[int]]" = weakref.WeakKeyDictionary()
 
 
@@ -77,8 +80,8 @@ def has_async_routes(index: ProjectIndex, facts: ModuleFacts) -> bool:
 
 
 def async_used_engines(index: ProjectIndex) -> frozenset[int]:
-    """ids of the module-level sync-engine values that some `async def` of the project uses: calls a
-    method of (`engine.connect()`), or calls a `sessionmaker` bound to (`SessionLocal()`)."""
+    """ids of the module-level sync-engine values that some `async def` of the project queries
+    through: `engine.connect()` / `.begin()`, or a call of a `sessionmaker` bound to it."""
     cached = _async_used.get(index)
     if cached is not None:
         return cached
@@ -100,9 +103,9 @@ def _mark_engine_use(index: ProjectIndex, callee: Ref, used: set[int]) -> None:
     if not isinstance(symbol, Call) or resolved.module is None:
         return
     kind = index.kind(symbol)
-    if kind == K.SYNC_ENGINE and resolved.attrs:
+    if kind == K.SYNC_ENGINE and resolved.attrs[:1] and resolved.attrs[0] in _IO_METHODS:
         used.add(id(symbol))
-    elif kind == K.SYNC_FACTORY:
+    elif kind == K.SYNC_FACTORY and resolved.attrs in ((), ("begin",)):
         for bound in list(symbol.args) + [v for _, v in symbol.kwargs]:
             if isinstance(bound, Ref):
                 target = index.resolve(bound)
