@@ -16,7 +16,7 @@ _POOL_MODULES = ("sqlalchemy.", "sqlalchemy.pool.", "sqlalchemy.pool.impl.")
 class SyncPoolWithAsyncEngine(Rule):
     code = "SQA103"
     name = "sync-pool-with-async-engine"
-    message = "`poolclass={}` cannot be used with an async engine; use AsyncAdaptedQueuePool (the default) or NullPool"
+    message = "pool class {} cannot be used with an async engine; use AsyncAdaptedQueuePool (the default) or NullPool"
     explain = """\
 What it does: flags `create_async_engine(..., poolclass=QueuePool)` and `poolclass=SingletonThreadPool`
 (any import form, also `async_engine_from_config`, also a project subclass of those pools).
@@ -113,12 +113,12 @@ engine = create_async_engine("postgresql+asyncpg://app@db/app", poolclass=POOL) 
         name = index.external_name(value)
         if name is not None:
             head, _, last = name.rpartition(".")
-            return last if last in _SYNC_POOLS and head + "." in _POOL_MODULES else None
+            return f"`{last}`" if last in _SYNC_POOLS and head + "." in _POOL_MODULES else None
         cls = index.class_(value)
         if cls is None:
             return None
         for base in cls.bases:
             pool = self._sync_pool(base, depth + 1)
             if pool is not None:
-                return pool
+                return f"`{cls.name}` (a {pool.strip('`').split('`')[-1]} subclass)" if depth == 0 else pool
         return None
