@@ -111,3 +111,15 @@ def _mark_engine_use(index: ProjectIndex, callee: Ref, used: set[int]) -> None:
                 target = index.resolve(bound)
                 if isinstance(target.symbol, Call) and not target.attrs and index.kind(target.symbol) == K.SYNC_ENGINE:
                     used.add(id(target.symbol))
+
+
+def wrapped_in_async_engine(index: ProjectIndex, facts: ModuleFacts, names: Iterable[str]) -> bool:
+    """`sync = create_engine(url)` at module level, then `engine = AsyncEngine(sync)` in the same module."""
+    refs = {f"{facts.path}::{name}" for name in names}
+    if not refs:
+        return False
+    for symbol in facts.symbols.values():
+        if (isinstance(symbol, Call) and any(isinstance(a, Ref) and a.target in refs for a in symbol.args)
+                and index.kind(symbol.func) == "type:AsyncEngine"):
+            return True
+    return False

@@ -5,7 +5,7 @@ from typing import Optional
 import libcst as cst
 
 from ..engines import (SYNC_ENGINE_FUNCTIONS, async_used_engines, call_names, callee_name, has_async_routes,
-                       imports_async_sqlalchemy, is_migration)
+                       imports_async_sqlalchemy, is_migration, wrapped_in_async_engine)
 from ..rule import Rule
 
 _NAMES = ("create_engine", "engine_from_config")
@@ -152,6 +152,9 @@ async def nightly_cleanup():
         if kind not in SYNC_ENGINE_FUNCTIONS or id(node) in self._wrapped:
             return
         if is_migration(self.ctx.path, self.ctx.facts):
+            return
+        name = self._assigned.get(id(node))
+        if name is not None and wrapped_in_async_engine(self.ctx.index, self.ctx.facts, (name,)):
             return
         reason = self._async_module() or self._used_from_async(node)
         if reason:

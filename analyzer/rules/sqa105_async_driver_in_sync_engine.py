@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..engines import SYNC_ENGINE_FUNCTIONS, call_names, callee_name
+from ..engines import SYNC_ENGINE_FUNCTIONS, call_names, callee_name, wrapped_in_async_engine
 from ..redact import mask_urls
 from ..rule import Rule
 from ..urls import ASYNC_ONLY_DRIVERS, scheme_of, split_scheme, url_argument
-from ..values import Call, Ref
+from ..values import Call
 
 _NAMES = ("create_engine", "engine_from_config")
 _WRAPPERS = frozenset({"type:AsyncEngine"})
@@ -15,7 +15,7 @@ _WRAPPERS = frozenset({"type:AsyncEngine"})
 class AsyncDriverInSyncEngine(Rule):
     code = "SQA105"
     name = "async-driver-in-sync-engine"
-    message = ("sync `create_engine()` given the async driver `{}`: its first query fails with MissingGreenlet; "
+    message = ("sync `{}()` given the async driver `{}`: its first query fails with MissingGreenlet; "
                "use `create_async_engine()`, or a sync driver for a sync engine")
     explain = """\
 What it does: flags a sync engine (`create_engine`, `engine_from_config`, SQLModel's `create_engine`)
@@ -125,20 +125,11 @@ def engine_for(config: dict):
             return
         _, driver = split_scheme(scheme)
         if driver in ASYNC_ONLY_DRIVERS and not self._wrapped_later(node):
-            self.report(node, mask_urls(self.message.format(scheme)))
+            self.report(node, mask_urls(self.message.format(kind[3:], scheme)))
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if isinstance(node.value, cst.Call) and self.ctx.scope.kind == "module":
             self._assigned[id(node.value)] = [t.target.value for t in node.targets if isinstance(t.target, cst.Name)]
 
     def _wrapped_later(self, node: cst.Call) -> bool:
-        """`sync = create_engine(url)` at module level, then `AsyncEngine(sync)` somewhere in the module."""
-        names = self._assigned.get(id(node))
-        if not names:
-            return False
-        refs = {f"{self.ctx.path}::{name}" for name in names}
-        for symbol in self.ctx.facts.symbols.values():
-            if (isinstance(symbol, Call) and any(isinstance(a, Ref) and a.target in refs for a in symbol.args)
-                    and self.ctx.index.kind(symbol.func) in _WRAPPERS):
-                return True
-        return False
+        return wrapped_in_async_engine(self.ctx.index, self.ctx.facts, self._assigned.get(id(node), ()))
