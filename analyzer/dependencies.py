@@ -26,7 +26,10 @@ def dependency_functions(index: ProjectIndex) -> frozenset[int]:
     for facts in index.modules.values():
         for func in iter_functions(facts):
             for _, param in func.params:
-                for target in _depends_targets(index, param.default) + _annotation_targets(index, param.annotation):
+                targets = _depends_targets(index, param.default) + _annotation_targets(index, param.annotation)
+                if _is_depends(index, param.default) and not targets and param.annotation is not None:
+                    targets = [param.annotation]  # `p: Pagination = Depends()`: the annotated class
+                for target in targets:
                     _add_target(index, target, found)
     result = _cache[index] = frozenset(found)
     return result

@@ -162,7 +162,7 @@ router = APIRouter()
 
 
 @router.get("/orders")
-def orders(db: TenantDB = Depends(TenantDB)):
+def orders(db: TenantDB = Depends()):
     return []
 """,
     )
@@ -171,17 +171,19 @@ def orders(db: TenantDB = Depends(TenantDB)):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        self._per_request: list[str] = []  # per enclosing def: "route handler", "dependency" or ""
+        # enclosing defs, with the scope they were defined in; judged only once an engine call is seen
+        self._defs: list[tuple[cst.FunctionDef, object, int]] = []
+        self._judged: dict[int, str] = {}
         self._once: set[int] = set()  # engine calls whose result is stored for later requests
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._per_request.append(self._runs_per_request(node))
+        self._defs.append((node, self.ctx.scope, len(self.ctx.scopes)))
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._per_request.pop()
+        self._defs.pop()
 
     def visit_Assign(self, node: cst.Assign) -> None:
-        if self._per_request and isinstance(node.value, (cst.Call, cst.BooleanOperation)):
+        if self._defs and isinstance(node.value, (cst.Call, cst.BooleanOperation)):
             globals_ = self.ctx.scope.globals_
             for target in node.targets:
                 t = target.target
@@ -192,23 +194,29 @@ def orders(db: TenantDB = Depends(TenantDB)):
                         self._once.add(id(node.value.right))
 
     def visit_Call(self, node: cst.Call) -> None:
-        where = next((w for w in reversed(self._per_request) if w), None)
-        if where is None:
+        if not self._defs:
             return
         if self._names is None:
             self._names = call_names(self.ctx.facts, _NAMES)
         if callee_name(node.func) not in self._names or id(node) in self._once:
             return
         kind = self.ctx.kind(node.func)
-        if kind in _ENGINE_FUNCTIONS:
-            self.report(node, self.message.format(kind[3:], where))
+        if kind not in _ENGINE_FUNCTIONS:
+            return
+        for definition in reversed(self._defs):
+            where = self._judged.get(id(definition[0]))
+            if where is None:
+                where = self._judged[id(definition[0])] = self._runs_per_request(*definition)
+            if where:
+                self.report(node, self.message.format(kind[3:], where))
+                return
 
-    def _runs_per_request(self, node: cst.FunctionDef) -> str:
+    def _runs_per_request(self, node: cst.FunctionDef, scope, depth: int) -> str:
         if self._is_cached(node):
             return ""
         if self.ctx.is_route_handler(node):
             return "route handler"
-        info = self._func_info(node)
+        info = self._func_info(node, scope, depth)
         return "dependency" if info is not None and id(info) in dependency_functions(self.ctx.index) else ""
 
     def _is_cached(self, node: cst.FunctionDef) -> bool:
@@ -220,12 +228,11 @@ def orders(db: TenantDB = Depends(TenantDB)):
                 return True
         return False
 
-    def _func_info(self, node: cst.FunctionDef) -> Optional[FuncInfo]:
-        scope = self.ctx.scope
+    def _func_info(self, node: cst.FunctionDef, scope, depth: int) -> Optional[FuncInfo]:
         if scope.kind == "module":
             symbol = self.ctx.facts.symbols.get(node.name.value)
             return symbol if isinstance(symbol, FuncInfo) else None
-        if scope.kind == "class" and len(self.ctx.scopes) == 2 and isinstance(scope.node, cst.ClassDef):
+        if scope.kind == "class" and depth == 2 and isinstance(scope.node, cst.ClassDef):
             cls = self.ctx.facts.symbols.get(scope.node.name.value)
             if isinstance(cls, ClassInfo):
                 return cls.methods.get(node.name.value)
