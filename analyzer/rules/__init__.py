@@ -2,8 +2,20 @@
 from __future__ import annotations
 
 from ..rule import Rule
+from .sqa101_sync_engine_in_async_app import SyncEngineInAsyncApp
+from .sqa102_sync_driver_url import SyncDriverUrl
+from .sqa103_sync_pool_with_async_engine import SyncPoolWithAsyncEngine
+from .sqa104_engine_per_request import EnginePerRequest
+from .sqa105_async_driver_in_sync_engine import AsyncDriverInSyncEngine
+from .sqa106_asyncio_extra_missing import AsyncioExtraMissing
 from .sqa201_query_on_async_session import QueryOnAsyncSession
 
 RULES: tuple[type[Rule], ...] = (
+    SyncEngineInAsyncApp,
+    SyncDriverUrl,
+    SyncPoolWithAsyncEngine,
+    EnginePerRequest,
+    AsyncDriverInSyncEngine,
+    AsyncioExtraMissing,
     QueryOnAsyncSession,
 )
