@@ -206,7 +206,7 @@ class ProjectIndex:
             class_ = call.kwarg("class_")
             if class_ is None:
                 return K.SYNC_FACTORY
-            return K.ASYNC_FACTORY if self._k(class_, depth) == "type:AsyncSession" else None
+            return K.ASYNC_FACTORY if self._k(class_, depth) in K.ASYNC_SESSION_CLASSES else None
         if func_kind.startswith("func:"):
             func = self.function(call.func)
             if func is None or func.is_generator:
