@@ -129,14 +129,15 @@ def find_method(index: ProjectIndex, cls: ClassInfo, name: str, depth: int = 0) 
 
 
 def coroutine_call(ctx, call: cst.Call) -> Optional[str]:
-    """What makes `call` a coroutine ("AsyncSession.commit", "crud.create_user"), or None."""
+    """Why `call` gives a coroutine ("AsyncSession.commit is a coroutine method", "create_user is an
+    async def"), or None when it does not, or the analyzer cannot tell."""
     func = call.func
     if isinstance(func, cst.Attribute):
         name = func.attr.value
         if name in COROUTINE_METHOD_NAMES:
             kind = ctx.kind(func)
             if kind is not None and kind.startswith("asyncmethod:"):
-                return kind[len("asyncmethod:"):]
+                return f"{kind[len('asyncmethod:'):]} is a coroutine method"
     elif isinstance(func, cst.Name):
         name = func.value
     else:
@@ -145,7 +146,7 @@ def coroutine_call(ctx, call: cst.Call) -> Optional[str]:
         return None
     target = project_callee(ctx.index, ctx.value(func))
     if target is not None and is_plain_coroutine_function(ctx.index, target):
-        return dotted_name(func) or name
+        return f"`{target.name}` is an async def"
     return None
 
 

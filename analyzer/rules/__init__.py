@@ -4,8 +4,10 @@ from __future__ import annotations
 from ..rule import Rule
 from .sqa201_query_on_async_session import QueryOnAsyncSession
 from .sqa202_missing_await import MissingAwait
+from .sqa203_await_on_sync_method import AwaitOnSyncMethod
 
 RULES: tuple[type[Rule], ...] = (
     QueryOnAsyncSession,
     MissingAwait,
+    AwaitOnSyncMethod,
 )

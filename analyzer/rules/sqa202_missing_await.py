@@ -178,7 +178,7 @@ async def delete_user(session: AsyncSession, user_id: int):
         if isinstance(value, cst.Call):
             what = coroutine_call(self.ctx, value)
             if what is not None:
-                self.report(value, f"`{call_text(value)}` is never awaited ({what} makes a coroutine): "
+                self.report(value, f"`{call_text(value)}` is never awaited ({what}): "
                                    "its work does not happen")
 
     def visit_Return(self, node: cst.Return) -> None:
@@ -235,7 +235,7 @@ async def delete_user(session: AsyncSession, user_id: int):
                                f"then used as its result: {misuse}")
         else:
             self.report(value, f"`{call_text(value)}` is stored in `{target.value}` and never awaited "
-                               f"({what} makes a coroutine): its work does not happen")
+                               f"({what}): its work does not happen")
 
     def _truth_test(self, test: cst.BaseExpression) -> None:
         if isinstance(test, cst.Call) and self._coroutine(test):
