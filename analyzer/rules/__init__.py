@@ -7,6 +7,7 @@ from .sqa202_missing_await import MissingAwait
 from .sqa203_await_on_sync_method import AwaitOnSyncMethod
 from .sqa204_sessionmaker_for_async import SessionmakerForAsync
 from .sqa205_expire_on_commit import ExpireOnCommit
+from .sqa206_refresh_pending import RefreshPending
 
 RULES: tuple[type[Rule], ...] = (
     QueryOnAsyncSession,
@@ -14,4 +15,5 @@ RULES: tuple[type[Rule], ...] = (
     AwaitOnSyncMethod,
     SessionmakerForAsync,
     ExpireOnCommit,
+    RefreshPending,
 )
