@@ -96,7 +96,7 @@ async def lifespan(app: FastAPI):
     def __init__(self, ctx):
         super().__init__(ctx)
         self._names = factory_names(ctx)
-        self._candidates: list[tuple[cst.Call, Optional[str]]] = []
+        self._candidates: list[tuple[cst.Call, Optional[str], bool]] = []
         self._assigned: dict[cst.Call, str] = {}  # factory call -> the name it is assigned to
         self._configured: set[str] = set()  # names given `.configure(expire_on_commit=False)`
 
@@ -120,12 +120,13 @@ async def lifespan(app: FastAPI):
         if setting is None and has_star_kwargs(node):
             return
         if setting is None or _is_true(setting):
-            self._candidates.append((node, self._assigned.get(node)))
+            self._candidates.append((node, self._assigned.get(node), setting is not None))
 
     def leave_Module(self, node: cst.Module) -> None:
-        for call, name in self._candidates:
+        for call, name, explicit in self._candidates:
             if name is None or name not in self._configured:
-                self.report(call)
+                self.report(call, "AsyncSession factory with `expire_on_commit=True`: attributes read after "
+                                  "`commit()` raise MissingGreenlet" if explicit else None)
 
 
 def _is_false(node: Optional[cst.BaseExpression]) -> bool:
