@@ -27,9 +27,9 @@ Why it breaks: `add()` only makes the object pending; it gets a row (and becomes
 next flush. `refresh()` does not autoflush first — it checks persistence and raises (verified with
 SQLAlchemy 2.1 + aiosqlite, also inside `session.begin()`):
     sqlalchemy.exc.InvalidRequestError: Instance '<User at 0x...>' is not persistent within this Session
-With autoflush on (the default), an awaited `execute()` / `get()` between `add` and `refresh`
-flushes the object and the refresh then works; an explicit `await session.flush()` or `commit()`
-always does.
+With autoflush on (the default), an awaited `execute()`, `get()`, or even the `refresh()` of
+another, persistent object between `add` and `refresh` flushes the new object and the refresh then
+works; an explicit `await session.flush()` or `commit()` always does.
 
 Instead: `session.add(obj)`, then `await session.flush()` (inside `session.begin()`) or
 `await session.commit()`, then `await session.refresh(obj)`; or refresh after the `async with
