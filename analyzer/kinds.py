@@ -23,8 +23,9 @@ def _add(kind: str, *names: str) -> None:
         EXTERNAL[name] = kind
 
 
-_add("type:AsyncSession", "sqlalchemy.ext.asyncio.AsyncSession", "sqlalchemy.ext.asyncio.session.AsyncSession",
-     "sqlmodel.ext.asyncio.session.AsyncSession", "sqlmodel.ext.asyncio.AsyncSession")
+_add("type:AsyncSession", "sqlalchemy.ext.asyncio.AsyncSession", "sqlalchemy.ext.asyncio.session.AsyncSession")
+# SQLModel's subclass adds `.exec()`: a class kind of its own, whose instances are plain AsyncSessions.
+_add("type:SQLModelAsyncSession", "sqlmodel.ext.asyncio.session.AsyncSession", "sqlmodel.ext.asyncio.AsyncSession")
 _add("type:AsyncConnection", "sqlalchemy.ext.asyncio.AsyncConnection", "sqlalchemy.ext.asyncio.engine.AsyncConnection")
 _add("type:AsyncEngine", "sqlalchemy.ext.asyncio.AsyncEngine", "sqlalchemy.ext.asyncio.engine.AsyncEngine")
 _add("type:Session", "sqlalchemy.orm.Session", "sqlalchemy.orm.session.Session", "sqlmodel.Session",
@@ -47,9 +48,13 @@ _add("type:Starlette", "starlette.applications.Starlette")
 _add("Annotated", "typing.Annotated", "typing_extensions.Annotated")
 _add("Optional", "typing.Optional", "typing_extensions.Optional")
 
+# Class kinds whose instances are AsyncSessions (compare against this, not "type:AsyncSession").
+ASYNC_SESSION_CLASSES = frozenset({"type:AsyncSession", "type:SQLModelAsyncSession"})
+
 # The kind an instance of a class kind has.
 INSTANCE_OF = {
     "type:AsyncSession": ASYNC_SESSION,
+    "type:SQLModelAsyncSession": ASYNC_SESSION,
     "type:AsyncConnection": ASYNC_CONNECTION,
     "type:AsyncEngine": ASYNC_ENGINE,
     "type:Session": SYNC_SESSION,
@@ -70,6 +75,7 @@ CALL_RESULT = {
     "fn:engine_from_config": SYNC_ENGINE,
     "fn:async_sessionmaker": ASYNC_FACTORY,
     "type:AsyncSession": ASYNC_SESSION,
+    "type:SQLModelAsyncSession": ASYNC_SESSION,
     "type:Session": SYNC_SESSION,
     "type:AsyncEngine": ASYNC_ENGINE,
     "type:FastAPI": "FastAPI",

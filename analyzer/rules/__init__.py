@@ -9,6 +9,11 @@ from .sqa104_engine_per_request import EnginePerRequest
 from .sqa105_async_driver_in_sync_engine import AsyncDriverInSyncEngine
 from .sqa106_asyncio_extra_missing import AsyncioExtraMissing
 from .sqa201_query_on_async_session import QueryOnAsyncSession
+from .sqa202_missing_await import MissingAwait
+from .sqa203_await_on_sync_method import AwaitOnSyncMethod
+from .sqa204_sessionmaker_for_async import SessionmakerForAsync
+from .sqa205_expire_on_commit import ExpireOnCommit
+from .sqa206_refresh_pending import RefreshPending
 
 RULES: tuple[type[Rule], ...] = (
     SyncEngineInAsyncApp,
@@ -18,4 +23,9 @@ RULES: tuple[type[Rule], ...] = (
     AsyncDriverInSyncEngine,
     AsyncioExtraMissing,
     QueryOnAsyncSession,
+    MissingAwait,
+    AwaitOnSyncMethod,
+    SessionmakerForAsync,
+    ExpireOnCommit,
+    RefreshPending,
 )
