@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from ..rule import Rule
 from .sqa201_query_on_async_session import QueryOnAsyncSession
+from .sqa301_shared_session_global import SharedSessionGlobal
+from .sqa302_shared_session_app_state import SharedSessionAppState
 
 RULES: tuple[type[Rule], ...] = (
     QueryOnAsyncSession,
+    SharedSessionGlobal,
+    SharedSessionAppState,
 )
