@@ -5,9 +5,11 @@ from ..rule import Rule
 from .sqa201_query_on_async_session import QueryOnAsyncSession
 from .sqa301_shared_session_global import SharedSessionGlobal
 from .sqa302_shared_session_app_state import SharedSessionAppState
+from .sqa303_unclosed_session import UnclosedSession
 
 RULES: tuple[type[Rule], ...] = (
     QueryOnAsyncSession,
     SharedSessionGlobal,
     SharedSessionAppState,
+    UnclosedSession,
 )
