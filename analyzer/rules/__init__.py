@@ -6,10 +6,12 @@ from .sqa201_query_on_async_session import QueryOnAsyncSession
 from .sqa301_shared_session_global import SharedSessionGlobal
 from .sqa302_shared_session_app_state import SharedSessionAppState
 from .sqa303_unclosed_session import UnclosedSession
+from .sqa304_concurrent_session_use import ConcurrentSessionUse
 
 RULES: tuple[type[Rule], ...] = (
     QueryOnAsyncSession,
     SharedSessionGlobal,
     SharedSessionAppState,
     UnclosedSession,
+    ConcurrentSessionUse,
 )
