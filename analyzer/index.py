@@ -220,7 +220,10 @@ class ProjectIndex:
     def _param_kind(self, param: Param, depth: int) -> Optional[str]:
         if isinstance(param.default, Call) and self._k(param.default.func, depth) == "fn:Depends":
             if param.default.args:
-                return self.dependency_kind(param.default.args[0], depth)
+                dep = self.dependency_kind(param.default.args[0], depth)
+                if dep is not None:
+                    return dep
+                # a dependency the index cannot see (a library's, an unresolved import): the annotation says
             # `s: Annotated[AsyncSession, Depends()]` / `s: AsyncSession = Depends()`: the annotation says
         annotation = param.annotation
         if isinstance(annotation, Subscript) and self._k(annotation.base, depth) == "Annotated":

@@ -24,6 +24,7 @@ class ProjectMeta:
     root: Optional[str] = None
     requirements: list[Requirement] = field(default_factory=list)
     found_declarations: bool = False  # any pyproject dependency list or requirements file at all
+    locked: dict[str, str] = field(default_factory=dict)  # name -> exact version from a lock file
 
     def requirement(self, name: str) -> list[Requirement]:
         name = normalise(name)
@@ -91,4 +92,36 @@ def load_project_meta(root: Optional[str]) -> ProjectMeta:
                             meta.requirements.append(req)
             except OSError:
                 continue
+    meta.locked.update(load_locked_versions(root, names))
     return meta
+
+
+def load_locked_versions(root: str, names: list[str]) -> dict[str, str]:
+    """Exact versions from lock files at the root: poetry.lock, uv.lock, pdm.lock ([[package]]
+    tables), Pipfile.lock, and requirements*.lock (rye, pip-compile: `name==version` lines)."""
+    locked: dict[str, str] = {}
+    for name in names:
+        path = os.path.join(root, name)
+        try:
+            if name in ("poetry.lock", "uv.lock", "pdm.lock"):
+                for package in load_toml(path).get("package", []):
+                    if isinstance(package, dict) and isinstance(package.get("version"), str) and package.get("name"):
+                        locked.setdefault(normalise(str(package["name"])), package["version"])
+            elif name == "Pipfile.lock":
+                import json
+                with open(path, encoding="utf-8") as handle:
+                    data = json.load(handle)
+                for section in ("default", "develop"):
+                    for package, entry in (data.get(section) or {}).items():
+                        version = entry.get("version", "") if isinstance(entry, dict) else ""
+                        if version.startswith("=="):
+                            locked.setdefault(normalise(package), version[2:])
+            elif name.startswith("requirements") and name.endswith(".lock"):
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    for line in handle:
+                        req = parse_requirement(line, path)
+                        if req and req.spec.startswith("==") and "," not in req.spec:
+                            locked.setdefault(req.name, req.spec[2:].strip())
+        except Exception:  # an unreadable or malformed lock file only means: no locked versions
+            continue
+    return locked

@@ -7,6 +7,7 @@ from .sqa301_shared_session_global import SharedSessionGlobal
 from .sqa302_shared_session_app_state import SharedSessionAppState
 from .sqa303_unclosed_session import UnclosedSession
 from .sqa304_concurrent_session_use import ConcurrentSessionUse
+from .sqa305_session_outlives_request import SessionOutlivesRequest
 
 RULES: tuple[type[Rule], ...] = (
     QueryOnAsyncSession,
@@ -14,4 +15,5 @@ RULES: tuple[type[Rule], ...] = (
     SharedSessionAppState,
     UnclosedSession,
     ConcurrentSessionUse,
+    SessionOutlivesRequest,
 )
