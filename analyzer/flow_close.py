@@ -24,15 +24,16 @@ class _Scan:
         self.closed = False
         self.escapes = False
         self.closed_elsewhere = False
+        self.closed_in_handler = False  # `except: await s.close(); raise` plus a close after the try
 
     def is_name(self, node) -> bool:
         return isinstance(node, cst.Name) and node.value == self.name
 
     def run(self, body: cst.CSTNode) -> None:
-        # (node, parent, in_finally, nested)
-        stack = [(body, None, False, False)]
+        # (node, parent, in_finally, in_handler, nested)
+        stack = [(body, None, False, False, False)]
         while stack and not self.escapes:
-            node, parent, in_finally, nested = stack.pop()
+            node, parent, in_finally, in_handler, nested = stack.pop()
             if isinstance(node, cst.Name):
                 if node.value == self.name and not self._harmless(node, parent, nested):
                     self.escapes = True
@@ -40,18 +41,20 @@ class _Scan:
             if isinstance(node, cst.Await) and not nested and self._is_close(node.expression):
                 if in_finally:
                     self.closed = True
+                elif in_handler:
+                    self.closed_in_handler = True
                 else:
                     self.closed_elsewhere = True
             elif isinstance(node, cst.With) and node.asynchronous is not None and not nested:
                 if any(self._uses(item.item) for item in node.items):
                     self.closed = True
-            if isinstance(node, cst.Try) and node.finalbody is not None:
-                for child in children(node):
-                    stack.append((child, node, in_finally or child is node.finalbody, nested))
-                continue
             inner = nested or (isinstance(node, _NESTED) and node is not body)
             for child in children(node):
-                stack.append((child, node, in_finally, inner))
+                if isinstance(node, cst.Try):
+                    stack.append((child, node, in_finally or child is node.finalbody,
+                                  in_handler or isinstance(child, cst.ExceptHandler), inner))
+                else:
+                    stack.append((child, node, in_finally, in_handler, inner))
 
     def _is_close(self, expr) -> bool:
         return (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute)
@@ -83,8 +86,8 @@ def session_fate(function: cst.FunctionDef, name: str) -> str:
     scan.run(function.body)
     if scan.escapes:
         return ESCAPES
-    if scan.closed:
+    if scan.closed or (scan.closed_in_handler and scan.closed_elsewhere):
         return CLOSED
-    if scan.closed_elsewhere:
+    if scan.closed_elsewhere or scan.closed_in_handler:
         return CLOSED_NOT_FINALLY
     return OPEN

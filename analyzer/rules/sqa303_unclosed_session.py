@@ -81,6 +81,17 @@ async def purge():
         await session.execute(delete(Token))
     async with session:
         pass
+
+async def rotate_keys():
+    session = SessionLocal()
+    try:
+        await session.execute(update(ApiKey).values(rotated=True))
+        await session.commit()
+    except Exception:
+        await session.rollback()
+        await session.close()
+        raise
+    await session.close()  # closed on both paths
 """,
     )
     invalid = (
