@@ -14,6 +14,11 @@ from .sqa203_await_on_sync_method import AwaitOnSyncMethod
 from .sqa204_sessionmaker_for_async import SessionmakerForAsync
 from .sqa205_expire_on_commit import ExpireOnCommit
 from .sqa206_refresh_pending import RefreshPending
+from .sqa301_shared_session_global import SharedSessionGlobal
+from .sqa302_shared_session_app_state import SharedSessionAppState
+from .sqa303_unclosed_session import UnclosedSession
+from .sqa304_concurrent_session_use import ConcurrentSessionUse
+from .sqa305_session_outlives_request import SessionOutlivesRequest
 
 RULES: tuple[type[Rule], ...] = (
     SyncEngineInAsyncApp,
@@ -28,4 +33,9 @@ RULES: tuple[type[Rule], ...] = (
     SessionmakerForAsync,
     ExpireOnCommit,
     RefreshPending,
+    SharedSessionGlobal,
+    SharedSessionAppState,
+    UnclosedSession,
+    ConcurrentSessionUse,
+    SessionOutlivesRequest,
 )
