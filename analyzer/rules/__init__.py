@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from ..rule import Rule
 from .sqa201_query_on_async_session import QueryOnAsyncSession
+from .sqa401_lazy_load_in_async import LazyLoadInAsync
 
 RULES: tuple[type[Rule], ...] = (
     QueryOnAsyncSession,
+    LazyLoadInAsync,
 )
