@@ -342,3 +342,52 @@ def _option_path(node: cst.BaseExpression) -> Optional[list]:
     if text and "*" not in text:
         return [(None, part) for part in text.split(".")]
     return None
+
+
+class TracksLoads:
+    """Mixin for rules: forwards the walker's hooks to a LoadTracker (`self.tracker`)."""
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.tracker = LoadTracker(ctx)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        self.tracker.note_targets(node)
+
+    def leave_Assign(self, node: cst.Assign) -> None:
+        self.tracker.on_assign(node)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self.tracker.note_targets(node)
+
+    def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None and self.ctx.in_async:
+            self.tracker.bind(node.target, self.tracker.evaluate(node.value))
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self.tracker.bind(node.target, None)
+
+    def visit_For(self, node: cst.For) -> None:
+        self.tracker.on_for(node.target, node.iter)
+
+    def _comprehension(self, node) -> None:
+        # the element is walked before the `for` clauses: bind their targets first
+        clause = node.for_in
+        while clause is not None:
+            self.tracker.on_for(clause.target, clause.iter)
+            clause = clause.inner_for_in
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
+
+    def visit_With(self, node: cst.With) -> None:
+        for item in node.items:
+            if item.asname is not None:
+                self.tracker.bind(item.asname.name, None)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.tracker.frames:
+            self.tracker.on_refresh(node)
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.tracker.leave_function(node)
+
