@@ -196,14 +196,14 @@ class LoadTracker:
 
     def lazy_read(self, node: cst.Attribute) -> Optional[tuple[Loaded, Relationship]]:
         """`obj.rel` where obj is a tracked object and rel a lazy "select" relationship not loaded."""
-        if id(node) in self.targets:
-            return None
         base = self.evaluate(node.value)
         if base is None or base.shape != OBJECT:
             return None
         rel = base.model.relationships.get(node.attr.value)
         if rel is None or not rel.lazy_select or base.is_eager(base.model, rel.name):
             return None
+        if id(node) in self.targets and rel.many is not True:
+            return None  # assigning a many-to-one does not load the old value; a collection does
         return base, rel
 
     def _awaited(self, node: cst.BaseExpression, depth: int) -> Optional[Loaded]:

@@ -40,6 +40,11 @@ COLLECTIONS = frozenset({"builtins.list", "builtins.set", "builtins.frozenset", 
                          "typing.List", "typing.Set", "typing.FrozenSet", "typing.Sequence",
                          "typing.MutableSequence", "typing.Iterable", "collections.abc.Sequence"})
 OPTIONAL = frozenset({"typing.Optional", "typing_extensions.Optional"})
+# Annotations that imply a loader strategy of their own.
+_ANNOTATION_STRATEGIES = {
+    "sqlalchemy.orm.WriteOnlyMapped": "write_only", "sqlalchemy.orm.base.WriteOnlyMapped": "write_only",
+    "sqlalchemy.orm.DynamicMapped": "dynamic", "sqlalchemy.orm.base.DynamicMapped": "dynamic",
+}
 
 # `lazy=` values that load on attribute access with IO (the ones that raise MissingGreenlet).
 LAZY_LOADING = frozenset({"select", "True"})
@@ -217,6 +222,10 @@ class ModelIndex:
             ann_target, ann_many = self._annotation_target(annotation)
             target = target or ann_target
             many = ann_many
+        if isinstance(annotation, Subscript):
+            strategy = _ANNOTATION_STRATEGIES.get(self.index.external_name(annotation.base) or "")
+            if strategy is not None and call.kwarg("lazy") is None:
+                return Relationship(name, info.name, target, strategy, True)
         uselist = call.kwarg("uselist")
         if isinstance(uselist, Const):
             many = uselist.text == "True"
@@ -238,7 +247,7 @@ class ModelIndex:
             return self._annotation_target(real[0], depth + 1) if len(real) == 1 else (None, None)
         if isinstance(ann, Subscript) and ann.items:
             base = self.index.external_name(ann.base)
-            if base in MAPPED or base in OPTIONAL:
+            if base in MAPPED or base in OPTIONAL or base in _ANNOTATION_STRATEGIES:
                 return self._annotation_target(ann.items[0], depth + 1)
             if base in COLLECTIONS:
                 name, _ = self._annotation_target(ann.items[0], depth + 1)

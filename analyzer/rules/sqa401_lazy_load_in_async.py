@@ -118,7 +118,8 @@ async def wrong_option(session: AsyncSession):
             return
         loaded, rel = found
         model = loaded.model.name
-        self.report(node, f"`{model}.{rel.name}` is a lazy relationship read in async code after "
-                          f"{loaded.origin}: MissingGreenlet; load it with "
-                          f"`.options(selectinload({model}.{rel.name}))` or "
+        what = "assigning the lazy collection" if id(node) in self.tracker.targets else "reading the lazy relationship"
+        self.report(node, f"{what} `{model}.{rel.name}` in async code (the object came from {loaded.origin} "
+                          f"without an eager option for it) lazy-loads: MissingGreenlet; add "
+                          f"`selectinload({model}.{rel.name})` to the query's options or "
                           f"`await obj.awaitable_attrs.{rel.name}`")
