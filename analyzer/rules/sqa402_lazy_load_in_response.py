@@ -131,7 +131,9 @@ async def read_address(address_id: int, session: AsyncSession = Depends(get_db))
         problem = self._lazy_field(self.responses[id(function.node)], loaded.model, loaded, 0, set())
         if problem is not None:
             model, rel, schema_name = problem
-            self.report(node, f"the response model `{schema_name}` reads `{model}.{rel}`, a lazy relationship "
+            top = self.responses[id(function.node)].name
+            via = f" (through `{schema_name}`)" if schema_name != top else ""
+            self.report(node, f"the response model `{top}`{via} reads `{model}.{rel}`, a lazy relationship "
                               f"the route did not load ({loaded.origin}): serialization raises MissingGreenlet; "
                               f"add `selectinload({model}.{rel})` to the query")
 
