@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+from typing import Optional
+
 import libcst as cst
 
 from .. import kinds as K
 from ..rule import Rule
-from ..values import Call
+from ..facts import FuncInfo
+from ..values import Attr, Call
 
 _SYNC = (K.SYNC_SESSION, K.SYNC_CONNECTION)
 # Methods of a sync Session / Connection that run SQL (or take a connection from the pool).
 _IO_METHODS = frozenset({"query", "execute", "scalar", "scalars", "get", "get_one", "commit", "flush",
                          "refresh", "merge", "rollback", "exec", "exec_driver_sql", "connection"})
+_PRIORITY = ("query", "execute", "scalars", "scalar", "get", "get_one", "exec", "exec_driver_sql", "commit",
+             "flush", "refresh", "merge", "rollback", "connection")
 # Calls that may open a sync session or connection: a factory, the Session class, engine methods.
 _OPENERS = frozenset({"connect", "begin", "raw_connection"})
 
@@ -150,10 +155,13 @@ class UserRepo:
         func = node.func
         if not isinstance(func, cst.Attribute):
             self._opening(node)
+            self._handed_over(node)
             return
         name = func.attr.value
         if name in _OPENERS:
             self._opening(node)
+        elif name not in _IO_METHODS:
+            self._handed_over(node)
         elif name in _IO_METHODS and self.ctx.kind(func.value) in _SYNC:
             if self._opened_here(func.value):
                 return  # already reported where it was opened
@@ -168,6 +176,33 @@ class UserRepo:
         self.report(node, f"a sync SQLAlchemy {what} opened in async code blocks the event loop on every "
                           f"query; use create_async_engine/async_sessionmaker or a sync `def` route")
 
+    def _handed_over(self, node: cst.Call) -> None:
+        """`crud.get_items(db)`: a project sync function that queries the sync Session it is given
+        runs those queries on the event loop too."""
+        if not node.args:
+            return
+        target = self.ctx.project_function(node.func)
+        if target is None or target.is_async:
+            return
+        params = [name for name, _ in target.params]
+        if params and params[0] in ("self", "cls"):
+            params = params[1:]
+        for position, arg in enumerate(node.args):
+            if arg.star:
+                return
+            name = arg.keyword.value if arg.keyword is not None else (
+                params[position] if position < len(params) else None)
+            if name is None or not isinstance(arg.value, (cst.Name, cst.Attribute)):
+                continue
+            if self.ctx.kind(arg.value) not in _SYNC:
+                continue
+            method = _queries_param(target, name)
+            if method is not None:
+                self.report(node, f"`{target.name}()` runs `{name}.{method}()` on the sync SQLAlchemy "
+                                  f"{self._what(arg.value)} passed here, on the event loop; use AsyncSession, "
+                                  f"a sync `def` route, or `await run_in_threadpool({target.name}, ...)`")
+                return
+
     def _opened_here(self, receiver: cst.BaseExpression) -> bool:
         value = self.ctx.value(receiver)
         return (isinstance(value, Call) and self.ctx.index.function(value.func) is None
@@ -175,3 +210,13 @@ class UserRepo:
 
     def _what(self, receiver: cst.BaseExpression) -> str:
         return "Session" if self.ctx.kind(receiver) == K.SYNC_SESSION else "Connection"
+
+
+def _queries_param(func: FuncInfo, name: str) -> Optional[str]:
+    """The IO method `func` calls on its parameter `name` (`db.query(...)`), if any."""
+    param = dict(func.params).get(name)
+    if param is None:
+        return None
+    # `is`: the very binding of this parameter (another unannotated parameter compares equal)
+    used = {c.name for c in func.calls if isinstance(c, Attr) and c.name in _IO_METHODS and c.base is param}
+    return min(used, key=_PRIORITY.index) if used else None
