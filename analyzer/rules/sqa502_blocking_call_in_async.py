@@ -130,8 +130,7 @@ async def route(url):
             return
         name = self.calls.library_call(callee)
         if name is not None:
-            self.report(node, f"blocking call `{name}` in async code stalls the event loop; use an async "
-                              f"equivalent or `await asyncio.to_thread({name.rpartition('.')[2]}, ...)`")
+            self.report(node, f"blocking call `{name}` in async code stalls the event loop; {_instead(name)}")
             return
         func = self.ctx.index.function(callee)
         if func is None or func.is_async:
@@ -140,3 +139,11 @@ async def route(url):
         if chain is not None:
             self.report(node, f"`{func.name}()` blocks the event loop: {' -> '.join(chain)}; "
                               f"call it with `await run_in_threadpool({func.name}, ...)` or make it async")
+
+
+def _instead(name: str) -> str:
+    if name == "time.sleep":
+        return "use `await asyncio.sleep(...)`"
+    if name.startswith(("requests.", "httpx.", "urllib.")):
+        return "use `httpx.AsyncClient`, or run the call in a thread (`await asyncio.to_thread(...)`)"
+    return "use an async driver (asyncpg, psycopg's AsyncConnection, aiosqlite) or `await asyncio.to_thread(...)`"
