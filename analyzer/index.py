@@ -39,6 +39,15 @@ class ProjectIndex:
             for suffix in _dotted_suffixes(path):
                 self._by_suffix.setdefault(suffix, []).append(path)
         self._kinds: dict[Value, Optional[str]] = {}
+        self._extensions: dict[str, object] = {}
+
+    def extension(self, name: str, factory):
+        """A lazily built, per-index helper (the ORM model index, the call graph, ...): built once
+        by `factory(self)` on first use, so a scan pays only for what its selected rules ask."""
+        found = self._extensions.get(name)
+        if found is None:
+            found = self._extensions[name] = factory(self)
+        return found
 
     def meta_for(self, path: str) -> ProjectMeta:
         """The declared dependencies of the project (nearest root above `path`) a file belongs to."""

@@ -19,6 +19,10 @@ from .sqa302_shared_session_app_state import SharedSessionAppState
 from .sqa303_unclosed_session import UnclosedSession
 from .sqa304_concurrent_session_use import ConcurrentSessionUse
 from .sqa305_session_outlives_request import SessionOutlivesRequest
+from .sqa401_lazy_load_in_async import LazyLoadInAsync
+from .sqa402_lazy_load_in_response import LazyLoadInResponse
+from .sqa501_sync_session_in_async import SyncSessionInAsync
+from .sqa502_blocking_call_in_async import BlockingCallInAsync
 
 RULES: tuple[type[Rule], ...] = (
     SyncEngineInAsyncApp,
@@ -38,4 +42,8 @@ RULES: tuple[type[Rule], ...] = (
     UnclosedSession,
     ConcurrentSessionUse,
     SessionOutlivesRequest,
+    LazyLoadInAsync,
+    LazyLoadInResponse,
+    SyncSessionInAsync,
+    BlockingCallInAsync,
 )
