@@ -8,7 +8,7 @@ import textwrap
 import jsonschema
 import pytest
 
-from conftest import ROOT, run_cli
+from clitools import ROOT, run_cli
 
 BAD = textwrap.dedent("""\
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -213,3 +213,10 @@ def test_rules_and_explain():
 def test_project_is_clean():
     proc = run_cli("check", "--no-cache")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_rule_docs_are_generated_from_the_rules():
+    with open(os.path.join(ROOT, "docs", "rules.md"), encoding="utf-8") as handle:
+        committed = handle.read()
+    assert committed == run_cli("rules", "--markdown").stdout, \
+        "docs/rules.md is stale: regenerate with `sqlaguard rules --markdown > docs/rules.md`"
