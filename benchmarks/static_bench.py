@@ -304,9 +304,13 @@ def render(args, corpus, ws, results, targets, versions, machine, unavailable, e
         "```",
         "",
         "Every case runs 5 times after 1 warm-up, except flake8-async over the corpus (1 run, no",
-        "warm-up: minutes per run); `--repeat KEY=N` / `--warmup KEY=N` change that per case,",
-        "`--timeout` bounds each single run (default 1800 s). The corpus is rebuilt (copied) at",
-        "every start, so each run sees the same files; it is never committed.",
+        "warm-up: minutes per run); `--repeat KEY=N` / `--warmup KEY=N` change that per case.",
+        "To keep the whole run bounded, a case stops taking timed runs once it has spent",
+        "`--budget` seconds (default 300; setup, warm-ups and untimed re-warm runs count) and has",
+        "at least one: the `runs` column then says e.g. `2 of 5`. `--timeout` bounds each single",
+        "run (default 1800 s). The worst case is therefore about cases x (budget + one run); how",
+        "long this run took is said at the top. The corpus is rebuilt (copied) at every start,",
+        "so each run sees the same files; it is never committed.",
         "",
     ]
     return "\n".join(out)
@@ -355,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", action="append", default=[], metavar="KEY=N",
                     help="warm-up runs for one case")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per single run")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="seconds per case (setup and warm-ups included) after which no more "
+                         "timed runs start, once one is taken (default 300, quick 120; 0 = none)")
     ap.add_argument("--list", action="store_true", help="list the case keys and exit")
     ap.add_argument("--profile", action="store_true",
                     help="only run sqlaguard cold under cProfile on the corpus, print top 30")
@@ -386,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     try:
-        results = [run_case(c, args.timeout, log) for c in cases]
+        budget = args.budget if args.budget is not None else (120 if args.quick else 300)
+        results = [run_case(c, args.timeout, log, budget or None) for c in cases]
     finally:
         ws.restore()
         shutil.rmtree(ws.ruff_cache, ignore_errors=True)

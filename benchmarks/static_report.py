@@ -58,7 +58,8 @@ def results_table(results: list[Result], reference: Result | None) -> str:
             continue
         med = r.median
         spread = f"{_fmt_time(min(r.times))} - {_fmt_time(max(r.times))}" if r.times else "-"
-        runs = f"{len(r.times)}" + (f" (+{c.warmups} warm-up)" if c.warmups else "")
+        runs = f"{len(r.times)}" + (f" of {c.repeats}" if len(r.times) < c.repeats else "")
+        runs += f" (+{c.warmups} warm-up)" if c.warmups else ""
         ratio = f"{med / ref:.2f}x" if med and ref else "-"
         findings = "-" if r.findings is None or not c.count_findings else str(r.findings)
         load = f"{r.load[0]:.1f} / {r.load[1]:.1f}"

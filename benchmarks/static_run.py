@@ -95,8 +95,12 @@ def run_once(case: Case, timeout: float) -> tuple[float, float, str]:
     return elapsed, cpu, text
 
 
-def run_case(case: Case, timeout: float, log: Callable[[str], None]) -> Result:
+def run_case(case: Case, timeout: float, log: Callable[[str], None],
+             budget: float | None = None) -> Result:
+    """Warm-ups then timed runs; past `budget` seconds (setup and warm-ups included) no
+    further timed run is started once one has been taken, so a slow case stays bounded."""
     result = Result(case)
+    case_start = time.perf_counter()
     log(f"[{case.key}] {' '.join(case.cmd)}  (warm-ups={case.warmups}, runs={case.repeats})")
     load_before = os.getloadavg()[0]
     try:
@@ -116,6 +120,12 @@ def run_case(case: Case, timeout: float, log: Callable[[str], None]) -> Result:
                 log(f"    run {i - case.warmups + 1}: {elapsed:.3f} s wall, {cpu:.3f} s cpu")
             if case.count_findings:
                 result.findings = sum(1 for line in text.splitlines() if _FINDING.search(line))
+            spent = time.perf_counter() - case_start
+            if budget is not None and result.times and spent > budget and \
+                    i + 1 < case.warmups + case.repeats:
+                log(f"    budget of {budget:.0f} s spent ({spent:.0f} s): "
+                    f"{len(result.times)} of {case.repeats} runs taken")
+                break
     except RunError as exc:
         result.error = str(exc)
         log(f"    ERROR: {exc}")
