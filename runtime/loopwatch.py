@@ -67,7 +67,7 @@ def _timed_run(handle):
     finally:
         watcher._mark = None
         elapsed = _monotonic() - start
-        if elapsed >= watcher._threshold:
+        if elapsed >= watcher._threshold and watcher._active:
             watcher._deliver(start, elapsed, handle)
 
 
