@@ -51,41 +51,45 @@ _MAX_DISTINCT_STACKS = 256  # bounds memory during a very long stall
 
 # Handle mode: one class-level wrapper for every watched loop in the process.
 _registry_lock = threading.Lock()
-_by_loop: dict = {}  # loop -> LoopWatcher
+_by_loop: dict = {}  # loop -> tuple of its LoopWatchers (usually one)
 _original_run = None
 _monotonic = time.monotonic
 
 
 def _timed_run(handle):
-    watcher = _by_loop.get(handle._loop)
-    if watcher is None:
+    watchers = _by_loop.get(handle._loop)
+    if watchers is None:
         return _original_run(handle)
     start = _monotonic()
-    watcher._mark = start
+    for watcher in watchers:
+        watcher._mark = start
     try:
         return _original_run(handle)
     finally:
-        watcher._mark = None
         elapsed = _monotonic() - start
-        if elapsed >= watcher._threshold and watcher._active:
-            watcher._deliver(start, elapsed, handle)
+        for watcher in watchers:
+            watcher._mark = None
+            if elapsed >= watcher._threshold and watcher._active:
+                watcher._deliver(start, elapsed, handle)
 
 
 def _register(loop, watcher) -> None:
     global _original_run
     with _registry_lock:
-        if loop in _by_loop:
-            raise RuntimeError("this event loop already has a LoopWatcher")
         if _original_run is None:
             _original_run = asyncio.events.Handle._run
             asyncio.events.Handle._run = _timed_run
-        _by_loop[loop] = watcher
+        _by_loop[loop] = _by_loop.get(loop, ()) + (watcher,)
 
 
-def _unregister(loop) -> None:
+def _unregister(loop, watcher) -> None:
     global _original_run
     with _registry_lock:
-        _by_loop.pop(loop, None)
+        rest = tuple(w for w in _by_loop.get(loop, ()) if w is not watcher)
+        if rest:
+            _by_loop[loop] = rest
+        else:
+            _by_loop.pop(loop, None)
         if not _by_loop and _original_run is not None:
             if asyncio.events.Handle._run is _timed_run:
                 asyncio.events.Handle._run = _original_run
@@ -235,7 +239,7 @@ class LoopWatcher:
             self._thread.join()
         self._thread = None
         if self.mode == "handle":
-            _unregister(self._loop)
+            _unregister(self._loop, self)
         self._stop_heartbeat()
         self._mark = None
         with self._lock:

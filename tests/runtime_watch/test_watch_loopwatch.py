@@ -307,3 +307,22 @@ def test_heartbeat_mode_on_a_loop_started_from_another_thread():
     thread, (duration_ms, frames, task) = rec.calls[0]
     assert thread == runner.ident
     assert innermost_in(frames, HERE)[1] == line_of(HERE, "sleep")
+
+
+def test_two_watchers_on_one_loop_both_report_and_stop_independently():
+    first, second = Recorder(), Recorder()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        a, b = LoopWatcher(loop, 100, first), LoopWatcher(loop, 100, second)
+        a.start()
+        b.start()
+        await run_blocking(sleep_on_loop, "both")
+        a.stop()
+        await run_blocking(sleep_on_loop, "second-only")
+        b.stop()
+        assert asyncio.events.Handle._run is ORIGINAL_HANDLE_RUN
+
+    asyncio.run(main())
+    assert [c[1][2].get_name() for c in first.calls] == ["both"]
+    assert [c[1][2].get_name() for c in second.calls] == ["both", "second-only"]
