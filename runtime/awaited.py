@@ -32,7 +32,9 @@ class UnawaitedHook:
 
         def _warn_unawaited_coroutine(coro: Any) -> None:
             hook.on_unawaited(coro)
-            original(coro)
+            # Warn from here with stacklevel=2, as the original does, so the warning keeps its
+            # usual location (the frame that dropped the coroutine) and the user's filters apply.
+            warnings.warn(_message(coro), category=RuntimeWarning, stacklevel=2, source=coro)
 
         self._original = original
         self._wrapper = _warn_unawaited_coroutine
@@ -63,3 +65,21 @@ class UnawaitedHook:
             "asyncio.gather",
             ctx=ctx, location=fr.format_location(user[-1]), stack=user, details=name,
         )
+
+
+def _message(coro: Any) -> str:
+    """The same text as CPython's warnings._warn_unawaited_coroutine."""
+    import linecache
+    import traceback
+
+    lines = [f"coroutine '{coro.__qualname__}' was never awaited\n"]
+    origin = getattr(coro, "cr_origin", None)
+    if origin is not None:
+        def extract():
+            for filename, lineno, funcname in reversed(origin):
+                line = linecache.getline(filename, lineno)
+                yield (filename, lineno, funcname, line)
+
+        lines.append("Coroutine created at (most recent call last)\n")
+        lines += traceback.format_list(list(extract()))
+    return "".join(lines).rstrip("\n")

@@ -65,10 +65,17 @@ def _classify(filename: str) -> bool:
     return not any(path.startswith(d + os.sep) for d in _SQLAGUARD_DIRS)
 
 
+_LOOP_CALLBACK = os.path.join("asyncio", "events.py")
+
+
 def _walk(frame: FrameType | None, limit: int) -> list[Frame]:
     out: list[Frame] = []
     while frame is not None and len(out) < limit:
         code = frame.f_code
+        if code.co_name == "_run" and code.co_filename.endswith(_LOOP_CALLBACK):
+            # The event loop running a task step: what lies beyond is whoever started the
+            # loop (asyncio.run in a script or test), not the code this task runs for.
+            break
         out.append((code.co_filename, frame.f_lineno, code.co_name))
         frame = frame.f_back
     out.reverse()
