@@ -35,3 +35,8 @@ def log_internal_error(where: str) -> None:
     _reported.add(where)
     logger.error("sqlaguard internal error in %s (the app is unaffected; further errors here are not logged)",
                  where, exc_info=True)
+
+
+def reset_error_log() -> None:
+    """A new monitor logs its own first error per hook again."""
+    _reported.clear()

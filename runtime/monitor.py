@@ -10,6 +10,7 @@ from typing import Any, Iterable
 from .codes import RUNTIME_CHECKS
 from .context import RequestContext, route_template
 from .errors import SqlaguardError
+from .failopen import reset_error_log
 from .findings import NAMES, Finding, FindingStore
 
 ALL_CODES = frozenset(check.code for check in RUNTIME_CHECKS)
@@ -100,6 +101,7 @@ class Monitor:
         from .sqlhooks import SqlHooks
         from .watch import LoopWatch
 
+        reset_error_log()
         self._hooks = SqlHooks(self, self.engines)
         self._hooks.install()
         if "SQR202" in self.enabled:
@@ -210,8 +212,8 @@ class Monitor:
             error = SqlaguardError(finding)
             if immediate and code in _RAISE_IN_PLACE:
                 raise error
-            if ctx is not None and not ctx.finished:
-                ctx.deferred_errors.append(error)
+            if ctx is not None:
+                ctx.deferred_errors.append(error)  # the middleware raises it once the request is over
         return finding
 
 

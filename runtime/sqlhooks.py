@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from .findings import elide_sql
 if TYPE_CHECKING:
     from .monitor import Monitor
 
+_ATTRIBUTES_PY = os.path.join("orm", "attributes.py")
 _SCALAR_LOADERS = ("load_scalar_attributes", "_load_scalar_attributes")
 
 
@@ -116,7 +118,7 @@ class SqlHooks:
             self._implicit_load(ctx, state, engine, attribute, relationship=True)
         elif state.is_column_load and self._is_implicit_refresh(state):
             refresh_state = getattr(state.load_options, "_refresh_state", None)
-            attribute = self._expired_attribute(refresh_state)
+            attribute = self._accessed_attribute(refresh_state) or self._expired_attribute(refresh_state)
             self._implicit_load(ctx, state, engine, attribute, relationship=False)
 
     @staticmethod
@@ -133,6 +135,24 @@ class SqlHooks:
                 return True
             frame = frame.f_back
         return False
+
+    @staticmethod
+    def _accessed_attribute(state: Any) -> str | None:
+        """Model.attribute whose read triggered this load: the outermost attribute __get__ on the stack."""
+        import sys
+
+        frame = sys._getframe(2)
+        found = None
+        while frame is not None:
+            code = frame.f_code
+            if code.co_name == "__get__" and code.co_filename.endswith(_ATTRIBUTES_PY):
+                key = getattr(frame.f_locals.get("self"), "key", None)
+                if isinstance(key, str):
+                    found = key
+            frame = frame.f_back
+        if found is None or state is None:
+            return None
+        return f"{state.class_.__name__}.{found}"
 
     @staticmethod
     def _expired_attribute(state: Any) -> str:
