@@ -51,11 +51,13 @@ class UnawaitedHook:
         if ctx is None:
             return
         origin = getattr(coro, "cr_origin", None)
-        if origin is not None:
-            # Innermost first. No application frame in it: a library made the coroutine.
-            user = [tuple(f) for f in reversed(origin) if fr.is_user_file(f[0])]
-        else:
-            user = fr.user_frames(fr.full_stack(skip=2))
+        if origin is None:
+            # Created before install or off the loop thread. The stack at finalization is no
+            # evidence: a coroutine caught in a reference cycle is finalized by the garbage
+            # collector in whatever code happens to run then.
+            return
+        # Innermost first. No application frame in it: a library made the coroutine.
+        user = [tuple(f) for f in reversed(origin) if fr.is_user_file(f[0])]
         if not user:
             return
         name = getattr(coro, "__qualname__", None) or getattr(coro, "__name__", "?")

@@ -108,8 +108,8 @@ class SqlHooks:
         if "SQR301" in self.monitor.enabled:
             self._track_session(session)
         ctx = current_request.get()
-        if ctx is None:
-            return
+        if ctx is None or not state.is_select:
+            return  # load options (and so lazy loads) exist only for ORM SELECTs
         lazy_from = state.lazy_loaded_from
         if lazy_from is not None:
             path = state.loader_strategy_path
