@@ -116,6 +116,30 @@ def greenlet_child_stack(skip: int = 1, limit: int = 200) -> list[Frame]:
     return _walk(sys._getframe(skip), limit)
 
 
+_LOOP_DRIVERS = {
+    ("events.py", "_run"), ("base_events.py", "_run_once"), ("base_events.py", "run_forever"),
+    ("base_events.py", "run_until_complete"), ("runners.py", "run"),
+}
+
+
+def task_frames(frames: list[Frame]) -> list[Frame]:
+    """The frames of the callback the loop is running, without the loop and whoever started it.
+
+    A stack sampled from outside the loop thread (the loop watcher) runs up through the
+    event loop into asyncio.run's caller, which is user code in a script or a test but not
+    the code that blocked.
+    """
+    for i in range(len(frames) - 1, -1, -1):
+        filename, _, function = frames[i]
+        if os.path.basename(filename) in _LOOP_FILES and (os.path.basename(filename), function) in _LOOP_DRIVERS \
+                and os.sep + "asyncio" + os.sep in filename:
+            return frames[i + 1:]
+    return frames
+
+
+_LOOP_FILES = {name for name, _ in _LOOP_DRIVERS}
+
+
 def user_frames(frames: list[Frame]) -> list[Frame]:
     return [f for f in frames if is_user_file(f[0])]
 

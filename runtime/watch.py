@@ -69,6 +69,7 @@ class LoopWatch:
     @fail_open
     def on_stall(self, duration_ms: float, frames: list, task: Any) -> None:
         ctx = self.monitor.request_of_task(task)
+        frames = fr.task_frames(list(frames))
         user = fr.user_frames(frames)
         if not user:
             return  # nothing of the application's was running: no line to blame

@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-from .bookshop import expectations, expected_key, finding_key, serve
+from .bookshop import expectations, expected_key, finding_key, serve, settle
 
 ROUTE_CALLS = {
     # route template -> (method, url, json body, how many times)
@@ -45,12 +45,18 @@ def test_faulty_route_yields_exactly_its_findings(bookshop, route):
     expected = {expected_key(e) for e in expectations() if e.route == route}
     method, url, body, times = ROUTE_CALLS[route]
 
+    # Loop stalls are only asserted where a route plants one: elsewhere a stall would come from
+    # the load of the test machine, not from the route.
+    options = {} if any(e[0] == "SQR501" for e in expected) else {"ignore": ["SQR501"]}
+
     async def scenario():
-        async with serve(bookshop) as (client, monitor):
+        async with serve(bookshop, **options) as (client, monitor):
             ids = await seed(client)
-            assert monitor.findings == [], [f.format() for f in monitor.findings]
+            await settle()
+            monitor.reset()  # seeding is covered by the clean-route tests; a cold app may stall once here
             for _ in range(times):
                 await client.request(method, url.format(**ids), json=body)
+            await settle()
             return monitor.findings
 
     missing = [m for code, m in WATCH_MODULES.items() if any(e[0] == code for e in expected) and not _has(m)]
