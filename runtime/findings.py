@@ -73,7 +73,7 @@ class FindingStore:
             self._by_key[key] = finding
             self.items.append(finding)
         # A finding is logged at WARNING so it shows in the uvicorn console with no setup.
-        logger.warning("%s", finding.format(with_stack=finding.code == "SQR501"))
+        logger.warning("sqlaguard %s", finding.format(with_stack=finding.code == "SQR501"))
         if self.jsonl_path:
             line = json.dumps(finding.to_dict(), default=str)
             with self._lock, open(self.jsonl_path, "a", encoding="utf-8") as fh:
