@@ -71,7 +71,7 @@ async def _clean_burst(client: httpx.AsyncClient, ids: dict, rounds: int = 4) ->
     for _ in range(rounds):
         responses = await asyncio.gather(
             client.get("/authors"), client.get(f"/authors/{author_id}"), client.get(f"/authors/{author_id}/titles"),
-            client.get("/books"), client.get(f"/books/{book_id}"), client.get("/stats"), client.get("/healthz"),
+            client.get("/books"), client.get(f"/books/{book_id}"), client.get("/stats"), client.get("/healthz"), client.get("/legacy/report"),
             client.patch(f"/books/{book_id}", json={"price_cents": 3}), client.get("/export/books.csv"),
         )
         assert all(r.status_code == 200 or r.status_code == 201 for r in responses)
