@@ -9,7 +9,8 @@ from .bookshop import serve, settle
 async def _clean_workload(client, author_id: int, book_id: int) -> list:
     calls = [
         client.get("/authors"), client.get(f"/authors/{author_id}"), client.get(f"/authors/{author_id}/titles"),
-        client.get("/books"), client.get(f"/books/{book_id}"), client.get("/stats"), client.get("/healthz"), client.get("/legacy/report"),
+        client.get("/books"), client.get(f"/books/{book_id}"), client.get("/stats"), client.get("/healthz"),
+        client.get("/legacy/report"),
         client.patch(f"/books/{book_id}", json={"price_cents": 700}), client.get("/export/books.csv"),
         client.post("/authors", json={"name": "concurrent"}),
         client.post(f"/authors/{author_id}/books", json={"title": "more"}),

@@ -71,7 +71,8 @@ async def _clean_burst(client: httpx.AsyncClient, ids: dict, rounds: int = 4) ->
     for _ in range(rounds):
         responses = await asyncio.gather(
             client.get("/authors"), client.get(f"/authors/{author_id}"), client.get(f"/authors/{author_id}/titles"),
-            client.get("/books"), client.get(f"/books/{book_id}"), client.get("/stats"), client.get("/healthz"), client.get("/legacy/report"),
+            client.get("/books"), client.get(f"/books/{book_id}"), client.get("/stats"), client.get("/healthz"),
+            client.get("/legacy/report"),
             client.patch(f"/books/{book_id}", json={"price_cents": 3}), client.get("/export/books.csv"),
         )
         assert all(r.status_code == 200 or r.status_code == 201 for r in responses)
@@ -99,7 +100,9 @@ def test_uvicorn_concurrent_clients_report_exactly_the_planted_faults(server):
         path, _, line = r["location"].rpartition(":")
         got.add((r["code"], r["route"], str((jsonl.parent / path).resolve()), int(line)))
     expected = {expected_key(e) for e in expectations() if e.code != "SQR501"}
-    assert got == expected, "\n".join(json.dumps(r) for r in records)
+    # A planted stall may or may not pass 1 s on a given box; a stall anywhere else fails the test.
+    planted_stalls = {expected_key(e) for e in expectations() if e.code == "SQR501"}
+    assert got - planted_stalls == expected, "\n".join(json.dumps(r) for r in records)
 
     text = console.read_text()
     for e in expectations():
