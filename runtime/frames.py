@@ -68,6 +68,11 @@ def _classify(filename: str) -> bool:
 _LOOP_CALLBACK = os.path.join("asyncio", "events.py")
 
 
+def is_sqlaguard_file(filename: str) -> bool:
+    path = os.path.normcase(os.path.abspath(filename))
+    return any(path.startswith(d + os.sep) for d in _SQLAGUARD_DIRS)
+
+
 def _walk(frame: FrameType | None, limit: int) -> list[Frame]:
     out: list[Frame] = []
     while frame is not None and len(out) < limit:

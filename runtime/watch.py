@@ -1,6 +1,7 @@
 """SQR501/SQR502: turns the loop watcher's stalls and the blocking-call detector's calls into findings."""
 from __future__ import annotations
 
+import linecache
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -73,16 +74,20 @@ class LoopWatch:
         user = fr.user_frames(frames)
         if not user:
             return  # nothing of the application's was running: no line to blame
-        tail = frames[-1] if frames and frames[-1] != user[-1] else None
-        blocking = frames[frames.index(user[-1]) + 1:] if user[-1] in frames else []
-        where = blocking[0][2] if blocking else user[-1][2]
+        # The library frame the user's line was inside (not sqlaguard's own wrappers) tells what blocked.
+        callees = [f for f in frames[frames.index(user[-1]) + 1:] if not fr.is_sqlaguard_file(f[0])]
+        tail = callees[-1] if callees else None
+        source = linecache.getline(user[-1][0], user[-1][1]).strip()
+        where = source.split("  #")[0] or user[-1][2]
+        if callees:
+            where += f" (inside {callees[0][2]})"
         self.monitor.report(
             "SQR501",
             f"the event loop was blocked for {duration_ms:.0f} ms (threshold {self.monitor.block_threshold_ms:.0f} ms)"
             f"; every other request waited. Move the work off the loop with `await asyncio.to_thread(...)` "
             f"or use an async API",
             ctx=ctx, location=fr.format_location(user[-1]), stack=user + ([tail] if tail else []),
-            duration_ms=duration_ms, details=f"blocked in {where}",
+            duration_ms=duration_ms, details=f"blocked at: {where}",
         )
 
     @fail_open
