@@ -14,7 +14,8 @@ _NAMES = ("create_engine", "engine_from_config")
 class SyncEngineInAsyncApp(Rule):
     code = "SQA101"
     name = "sync-engine-in-async-app"
-    message = "sync `{}()` in an async app ({}): its queries block the event loop; use `create_async_engine()`"
+    message = "sync `create_engine()` in an async app: its queries block the event loop; use `create_async_engine()`"
+    detail = "sync `{}()` in an async app ({}): its queries block the event loop; use `create_async_engine()`"
     explain = """\
 What it does: flags `sqlalchemy.create_engine(...)` / `engine_from_config(...)` (any import alias,
 also SQLModel's `create_engine`) in a module that also uses async SQLAlchemy
@@ -158,7 +159,7 @@ async def nightly_cleanup():
             return
         reason = self._async_module() or self._used_from_async(node)
         if reason:
-            self.report(node, self.message.format(kind[3:], reason))
+            self.report(node, self.detail.format(kind[3:], reason))
 
     def _async_module(self) -> str:
         if self._context is None:
