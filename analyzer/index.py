@@ -39,6 +39,15 @@ class ProjectIndex:
             for suffix in _dotted_suffixes(path):
                 self._by_suffix.setdefault(suffix, []).append(path)
         self._kinds: dict[Value, Optional[str]] = {}
+        self._extensions: dict[str, object] = {}
+
+    def extension(self, name: str, factory):
+        """A lazily built, per-index helper (the ORM model index, the call graph, ...): built once
+        by `factory(self)` on first use, so a scan pays only for what its selected rules ask."""
+        found = self._extensions.get(name)
+        if found is None:
+            found = self._extensions[name] = factory(self)
+        return found
 
     def meta_for(self, path: str) -> ProjectMeta:
         """The declared dependencies of the project (nearest root above `path`) a file belongs to."""
@@ -212,7 +221,7 @@ class ProjectIndex:
             class_ = call.kwarg("class_")
             if class_ is None:
                 return K.SYNC_FACTORY
-            return K.ASYNC_FACTORY if self._k(class_, depth) == "type:AsyncSession" else None
+            return K.ASYNC_FACTORY if self._k(class_, depth) in K.ASYNC_SESSION_CLASSES else None
         if func_kind.startswith("func:"):
             func = self.function(call.func)
             if func is None or func.is_generator:
@@ -226,7 +235,10 @@ class ProjectIndex:
     def _param_kind(self, param: Param, depth: int) -> Optional[str]:
         if isinstance(param.default, Call) and self._k(param.default.func, depth) == "fn:Depends":
             if param.default.args:
-                return self.dependency_kind(param.default.args[0], depth)
+                dep = self.dependency_kind(param.default.args[0], depth)
+                if dep is not None or param.annotation is None:
+                    return dep
+                # a dependency the index cannot see (a library's, an injected one): the annotation says
             # `s: Annotated[AsyncSession, Depends()]` / `s: AsyncSession = Depends()`: the annotation says
         annotation = param.annotation
         if isinstance(annotation, Subscript) and self._k(annotation.base, depth) == "Annotated":

@@ -184,6 +184,9 @@ def _read_requirements(path: str, meta: ProjectMeta, fs, seen: set[str]) -> None
                                meta, fs, seen)
         elif req := parse_requirement(line, path):
             meta.requirements.append(req)
+            if path.endswith(".lock") and req.spec.startswith("==") and "," not in req.spec:
+                # rye / pip-compile lock files: `name==version` lines are exact versions
+                meta.locked.setdefault(req.name, req.spec[2:].strip())
 
 
 def _read_lock(path: str, meta: ProjectMeta, fs) -> None:
