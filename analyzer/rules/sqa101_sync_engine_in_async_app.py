@@ -22,7 +22,8 @@ also SQLModel's `create_engine`) in a module that also uses async SQLAlchemy
 (`sqlalchemy.ext.asyncio`) or defines `async def` route handlers, or whose module-level engine is
 used from an `async def` anywhere in the project (`engine.connect()`, a `sessionmaker` bound to it).
 Alembic's env.py and migration scripts are not flagged, nor a module that is sync throughout (a
-sync CLI, seed script or worker inside an async project), nor `AsyncEngine(create_engine(...))`.
+sync CLI, seed script or worker inside an async project), nor an engine made inside a sync `def`
+(a helper, a test fixture), nor `AsyncEngine(create_engine(...))`.
 
 Why it breaks: a sync engine's driver does blocking socket IO. Used from a coroutine, every query
 stops the event loop and every other request waits for it; under load the app serialises to one
@@ -86,6 +87,18 @@ app = FastAPI()
 def items():
     with SessionLocal() as session:
         return session.execute(text("select 1")).all()
+""",
+        """\
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+@pytest.fixture
+def sync_engine():
+    engine = create_engine("sqlite://")  # a sync fixture for the sync tests
+    yield engine
+    engine.dispose()
 """,
     )
     invalid = (
@@ -152,6 +165,9 @@ async def nightly_cleanup():
             return
         if kind not in SYNC_ENGINE_FUNCTIONS or id(node) in self._wrapped:
             return
+        function = self.ctx.function
+        if function is not None and not function.is_async:
+            return  # made and used inside a sync function (a helper, a test fixture): sync code
         if is_migration(self.ctx.path, self.ctx.facts):
             return
         name = self._assigned.get(id(node))

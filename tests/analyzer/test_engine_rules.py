@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_cli
+from clitools import run_cli
 from sqlaguard.analyzer.catalog import static_rules
 
 

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from conftest import run_cli
+from clitools import run_cli
 
 FIXTURE = os.path.join("fixtures", "analyzer", "sqa102")
 FIXTURE_PASSWORDS = ("S3cretPassw0rd", "An4lyticsPw", "W0rkerPw")
