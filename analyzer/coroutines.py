@@ -23,7 +23,7 @@ _BUILTIN_DECORATORS = frozenset({"staticmethod", "classmethod"})
 _IDENTITY_DECORATORS = frozenset({"abc.abstractmethod", "typing.override", "typing_extensions.override",
                                   "typing.final", "typing_extensions.final"})
 # What a coroutine object itself has: using these is not a sign of a missing await.
-_COROUTINE_ATTRS = frozenset({"close", "send", "throw", "cr_await", "cr_code", "cr_frame", "cr_running",
+COROUTINE_ATTRS = frozenset({"close", "send", "throw", "cr_await", "cr_code", "cr_frame", "cr_running",
                               "cr_origin", "cr_suspended", "__await__", "__name__", "__qualname__"})
 _MAX_DEPTH = 8
 
@@ -204,7 +204,7 @@ def _use(node: cst.Name, parent: Optional[cst.CSTNode], name: str, is_async: boo
         return _AWAITED  # in a tuple or list: packed, or unpacked into (rebinding)
     if isinstance(parent, cst.Attribute) and parent.value is node:
         attr = parent.attr.value
-        return _HANDED_ON if attr in _COROUTINE_ATTRS else f"`{name}.{attr}`: 'coroutine' object has no attribute '{attr}'"
+        return _HANDED_ON if attr in COROUTINE_ATTRS else f"`{name}.{attr}`: 'coroutine' object has no attribute '{attr}'"
     if isinstance(parent, cst.Subscript) and parent.value is node:
         return f"`{name}[...]`: 'coroutine' object is not subscriptable"
     if isinstance(parent, cst.For) and parent.iter is node:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..coroutines import call_text, coroutine_call, misuse_of_name
+from ..coroutines import COROUTINE_ATTRS, call_text, coroutine_call, misuse_of_name
 from ..rule import Rule
 
 
@@ -108,6 +108,26 @@ async def save(session, obj):
 def handler(session, obj):
     save(session, obj)  # behind an unknown decorator: the analyzer cannot tell what the call gives
 """,
+        """\
+class Connection:
+    async def _connect(self):
+        return self
+
+    def __await__(self):
+        return self._connect().__await__()  # delegating to the coroutine's own protocol
+
+
+async def auth_flow(request):
+    while True:
+        response = yield request  # an async generator, though no `yield` stands alone
+        request = response
+
+
+async def send(request):
+    flow = auth_flow(request)
+    request = await flow.__anext__()
+    return request
+""",
     )
     invalid = (
         """\
@@ -191,7 +211,7 @@ async def delete_user(session: AsyncSession, user_id: int):
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         value = node.value
-        if isinstance(value, cst.Call) and self._coroutine(value):
+        if isinstance(value, cst.Call) and node.attr.value not in COROUTINE_ATTRS and self._coroutine(value):
             attr = node.attr.value
             self.report(value, f"`{call_text(value)}` is not awaited before `.{attr}`: "
                                f"'coroutine' object has no attribute '{attr}'")
