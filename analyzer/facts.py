@@ -212,6 +212,22 @@ def _scan_small(small, resolve, bindings, returns, state) -> None:
                 returns.append(value)
 
 
+class _BuiltinsResolver:
+    """Class-body annotations also keep builtin generics (`list["Address"]`, `list[ItemOut]`):
+    ORM relationships and response schemas are read from them."""
+
+    _NAMES = frozenset({"list", "set", "frozenset", "tuple", "dict", "type"})
+
+    def __init__(self, outer):
+        self.outer = outer
+
+    def __call__(self, name: str) -> Optional[Value]:
+        value = self.outer(name)
+        if value is None and name in self._NAMES:
+            return Ref(f"builtins.{name}", "")
+        return value
+
+
 def class_info(node: cst.ClassDef, resolve) -> ClassInfo:
     info = ClassInfo(
         name=node.name.value,
@@ -236,7 +252,7 @@ def class_info(node: cst.ClassDef, resolve) -> ClassInfo:
                             info.attrs[target.target.value] = value
                 elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
                     name = small.target.value
-                    annotation = to_value(small.annotation.annotation, resolve)
+                    annotation = to_value(small.annotation.annotation, _BuiltinsResolver(resolve))
                     if annotation is not None:
                         info.annotations[name] = annotation
                     if small.value is not None and (value := to_value(small.value, resolve)) is not None:

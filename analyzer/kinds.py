@@ -47,6 +47,11 @@ _add("type:APIRouter", "fastapi.APIRouter", "fastapi.routing.APIRouter")
 _add("type:Starlette", "starlette.applications.Starlette")
 _add("Annotated", "typing.Annotated", "typing_extensions.Annotated")
 _add("Optional", "typing.Optional", "typing_extensions.Optional")
+_add("type:Request", "fastapi.Request", "fastapi.requests.Request", "starlette.requests.Request")
+_add("type:WebSocket", "fastapi.WebSocket", "fastapi.websockets.WebSocket", "starlette.websockets.WebSocket")
+_add("type:HTTPConnection", "starlette.requests.HTTPConnection", "fastapi.requests.HTTPConnection")
+_add("type:BackgroundTasks", "fastapi.BackgroundTasks", "fastapi.background.BackgroundTasks",
+     "starlette.background.BackgroundTasks")
 
 # Class kinds whose instances are AsyncSessions (compare against this, not "type:AsyncSession").
 ASYNC_SESSION_CLASSES = frozenset({"type:AsyncSession", "type:SQLModelAsyncSession"})
@@ -65,6 +70,10 @@ INSTANCE_OF = {
     "type:FastAPI": "FastAPI",
     "type:APIRouter": "APIRouter",
     "type:Starlette": "Starlette",
+    "type:Request": "Request",
+    "type:WebSocket": "WebSocket",
+    "type:HTTPConnection": "HTTPConnection",
+    "type:BackgroundTasks": "BackgroundTasks",
 }
 
 # What calling a kind gives (constructors, factories, library functions).

@@ -12,7 +12,7 @@ from .discovery import discover
 from .facts import extract_facts
 from .finding import PARSE_ERROR, Finding
 from .index import ProjectIndex
-from .project import load_project_meta
+from .project import MetaResolver, load_project_meta
 from .selection import per_file_ignored
 from .source import ParseError, Source, parse, read_bytes, text_line
 
@@ -41,7 +41,7 @@ def run(paths: list[str], config: Config, selected: set[str], project_root: Opti
             continue
         sources[path] = result
     facts = {path: extract_facts(source.module, path) for path, source in sources.items()}
-    index = ProjectIndex(facts, load_project_meta(project_root))
+    index = ProjectIndex(facts, load_project_meta(project_root), MetaResolver())
     for path, source in sources.items():
         ignores = per_file_ignored(path, config.root, config.per_file_ignores)
         found = check_source(source, facts[path], index, rules, ignores)
