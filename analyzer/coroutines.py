@@ -182,7 +182,7 @@ def misuse_of_name(function: cst.CSTNode, name: str, origin: cst.Name, is_async:
                 bad = use
             continue
         inner = nested or isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef))
-        for child in children(node):
+        for child in reversed(list(children(node))):  # popped in source order: the first misuse is named
             stack.append((child, node, inner))
     if bad is not None:
         return bad
