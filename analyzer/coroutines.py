@@ -14,6 +14,7 @@ import libcst as cst
 from . import kinds as K
 from .facts import ClassInfo, FuncInfo
 from .index import ProjectIndex
+from .session_class import SQLMODEL, session_class
 from .traverse import children
 from .values import Attr, Call, Const, Param, Ref, Subscript, Union_, Value, dotted_name
 
@@ -138,6 +139,10 @@ def coroutine_call(ctx, call: cst.Call) -> Optional[str]:
             kind = ctx.kind(func)
             if kind is not None and kind.startswith("asyncmethod:"):
                 return f"{kind[len('asyncmethod:'):]} is a coroutine method"
+        elif name == "exec":  # only SQLModel's AsyncSession has it (on SQLAlchemy's, SQA201 says so)
+            value = ctx.value(func.value)
+            if ctx.index.kind(value) == K.ASYNC_SESSION and session_class(ctx.index, value) == SQLMODEL:
+                return "SQLModel's AsyncSession.exec is a coroutine method"
     elif isinstance(func, cst.Name):
         name = func.value
     else:

@@ -12,8 +12,9 @@ class MissingAwait(Rule):
     message = "coroutine never awaited"
     explain = """\
 What it does: flags a call that makes a coroutine and is not awaited: an AsyncSession coroutine
-method (`execute`, `scalars`, `get`, `commit`, `refresh`, `delete`, `close`, ...), an AsyncConnection
-one, `AsyncEngine.dispose()`, or one of the project's own plain `async def` functions or methods
+method (`execute`, `scalars`, `get`, `commit`, `refresh`, `delete`, `close`, ..., and `exec` on
+SQLModel's AsyncSession), an AsyncConnection one, `AsyncEngine.dispose()`, or one of the project's
+own plain `async def` functions or methods
 (also imported from another module, or called as `self.method()` / `repo.method()` where the class
 is known) when its result is
   * dropped (the call is a statement of its own),
@@ -190,6 +191,14 @@ async def delete_user(session: AsyncSession, user_id: int):
     if not user:
         return None
     await session.delete(user)
+""",
+        """\
+from fastapi import Depends
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+async def read_heroes(session: AsyncSession = Depends(get_session)):
+    return session.exec(select(Hero)).all()  # error: SQA202
 """,
     )
 
