@@ -50,3 +50,20 @@ def iter_calls(node: cst.CSTNode) -> Iterator[cst.Call]:
         for child in children(current):
             if not isinstance(child, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
                 stack.append(child)
+
+
+def calls_and_yield(node: cst.CSTNode) -> tuple[list[cst.Call], bool]:
+    """`iter_calls` plus whether a `yield` occurs (in any position: `x = yield y` too), in one pass."""
+    calls: list[cst.Call] = []
+    has_yield = False
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Call):
+            calls.append(current)
+        elif isinstance(current, cst.Yield):
+            has_yield = True
+        for child in children(current):
+            if not isinstance(child, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+                stack.append(child)
+    return calls, has_yield
