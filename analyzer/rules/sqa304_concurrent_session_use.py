@@ -162,7 +162,8 @@ async def login(session: AsyncSession, user):
         super().__init__(ctx)
         self._functions: list[_Function] = []
         self._groups: list[_Group] = []
-        self._assigned_to: Optional[tuple[cst.BaseExpression, str]] = None
+        self._assigning: list[Optional[str]] = []
+        self._comprehensions = 0
         self._arms: set[int] = set()
 
     # ---- structure ---------------------------------------------------------------------------
@@ -216,9 +217,21 @@ async def login(session: AsyncSession, user):
             self._groups.pop()
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        # a task made anywhere in the assigned value (`tasks = [create_task(...) for ...]`) is kept by that name
         target = node.targets[0].target if len(node.targets) == 1 else None
-        if isinstance(target, cst.Name) and isinstance(node.value, cst.Call):
-            self._assigned_to = (node.value, target.value)
+        self._assigning.append(target.value if isinstance(target, cst.Name) else None)
+
+    def leave_Assign(self, node: cst.Assign) -> None:
+        self._assigning.pop()
+
+    def visit_ListComp(self, node) -> None:
+        self._comprehensions += 1
+
+    def leave_ListComp(self, node) -> None:
+        self._comprehensions -= 1
+
+    visit_SetComp = visit_GeneratorExp = visit_ListComp
+    leave_SetComp = leave_GeneratorExp = leave_ListComp
 
     # ---- uses --------------------------------------------------------------------------------
     def visit_Await(self, node: cst.Await) -> None:
@@ -288,8 +301,12 @@ async def login(session: AsyncSession, user):
         if not node.args:
             return
         function = self._functions[-1]
-        name = self._assigned_to[1] if self._assigned_to and self._assigned_to[0] is node else None
+        name = self._assigning[-1] if self._assigning else None
         for key in coroutine_sessions(self.ctx, node.args[0].value):
+            if self._comprehensions:
+                self.report(node, f"every task made by this comprehension is given `{key}`: they run "
+                                  "concurrently on one AsyncSession")
+                return
             if self._overlaps(function, key):
                 self.report(node, f"a task given `{key}` is started while another task using it may still "
                                   "be running: an AsyncSession is not safe for concurrent use")
