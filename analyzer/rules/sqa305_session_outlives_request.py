@@ -13,6 +13,7 @@ from ..traverse import children
 from ..values import Call, Param, Ref, Subscript
 from ..versions import pinned_fastapi
 
+_BACKGROUND_TASK = ("starlette.background.BackgroundTask", "fastapi.background.BackgroundTask")
 _SPAWN = ("asyncio.create_task", "asyncio.ensure_future", "asyncio.tasks.create_task", "asyncio.tasks.ensure_future")
 
 
@@ -33,7 +34,8 @@ class SessionOutlivesRequest(Rule):
 What it does: flags the request-scoped session (a parameter injected with `Depends`) handed to
 work that outlives the request: a fire-and-forget `asyncio.create_task(...)` /
 `asyncio.ensure_future(...)` (a task never awaited in the handler), and
-`background_tasks.add_task(func, session)` where the project pins FastAPI 0.106-0.117 (from its
+`background_tasks.add_task(func, session)` or `Response(background=BackgroundTask(func, session))`
+where the project pins FastAPI 0.106-0.117 (from its
 pyproject, requirements or lock file): those versions close yield-dependencies before background
 tasks run. From 0.118 FastAPI runs background tasks before closing dependencies, so `add_task` is
 not flagged for open or newer constraints.
@@ -205,6 +207,9 @@ async def get_cache(db: AsyncSession = Depends(get_db)):
                 self._spawn(node)
         elif attr == "add_task" and isinstance(func, cst.Attribute):
             if self.ctx.kind(func.value) == "BackgroundTasks":
+                self._background(node)
+        elif attr == "BackgroundTask":  # `Response(background=BackgroundTask(func, db))` runs at the same time
+            if self.ctx.external_name(func) in _BACKGROUND_TASK:
                 self._background(node)
 
     def _spawn(self, node: cst.Call) -> None:
