@@ -9,6 +9,7 @@ import textwrap
 import httpx
 import pytest
 from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.ext.asyncio import close_all_sessions
 
 from sqlaguard.analyzer.api import check_code
 
@@ -115,6 +116,7 @@ def test_unclosed_session_is_flagged_and_keeps_a_connection_checked_out(tmp_path
             assert await namespace["count"]() == 1
             return engine.pool.checkedout()
         finally:
+            await close_all_sessions()  # give the leaked connection back before the loop ends
             await engine.dispose()
 
     assert asyncio.run(checked_out_after(UNCLOSED_BAD)) == 1
@@ -162,8 +164,15 @@ def test_session_on_app_state_is_flagged_and_breaks_concurrent_requests():
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                return await asyncio.gather(client.get("/slow"), client.get("/slow"))
+                # both requests run to their end, so the lifespan's shutdown closes what they used
+                return await asyncio.gather(client.get("/slow"), client.get("/slow"), return_exceptions=True)
 
-    _raises_concurrent_use(lambda: asyncio.run(two_requests(APP_STATE_BAD)))
+    failures = [r for r in asyncio.run(two_requests(APP_STATE_BAD)) if isinstance(r, BaseException)]
+    assert failures, "two overlapping requests on one shared session should not both succeed"
+    _raises_concurrent_use(lambda: _reraise(failures[0]))
     responses = asyncio.run(two_requests(APP_STATE_GOOD))
     assert [r.json() for r in responses] == [{"value": 1}, {"value": 1}]
+
+
+def _reraise(error: BaseException):
+    raise error
