@@ -11,6 +11,7 @@ and speaks to each over a pipe; work is split by file size.
 """
 from __future__ import annotations
 
+import gc
 import os
 import traceback
 from typing import Any, Optional
@@ -44,7 +45,7 @@ class Worker:
                 continue
             self.sources[path] = result
             facts = self.facts[path] = extract_facts(result.module, path)
-            digest = facts_digest(facts)
+            digest = facts_digest(facts) if self.cache is not None else ""
             if self.cache is not None:
                 try:
                     self.cache.save_facts(ckey, facts, digest)
@@ -100,6 +101,7 @@ def parse_error_finding(error: ParseError) -> Finding:
 
 
 def _serve(conn, cache_dir) -> None:
+    gc.disable()  # see runner.run: the kept trees make every full collection slower
     worker = Worker(cache_dir)
     while True:
         try:

@@ -42,9 +42,8 @@ from .facts import ClassInfo, FuncInfo
 from .index import _dotted_suffixes
 from .values import Ref
 
-_TRIGGER = re.compile(
-    rb"sqlalchemy|sqlmodel|fastapi|starlette|async|await|sleep|requests|urlopen|httpx|psycopg|sqlite3"
-    rb"|pymysql|MySQLdb")
+_TRIGGERS = (b"sqlalchemy", b"sqlmodel", b"fastapi", b"starlette", b"async", b"await", b"sleep", b"requests",
+             b"urlopen", b"httpx", b"psycopg", b"sqlite3", b"pymysql", b"MySQLdb")
 _IMPORT = re.compile(
     rb"(?:^|[;:])[ \t]*(?:from[ \t]+(\.*)[ \t]*([\w.]*)[ \t]+import[ \t]*(\([^)]*\)|[^\n;#]*)"
     rb"|import[ \t]+([^\n;#]*))", re.M)
@@ -55,30 +54,55 @@ ImportSpec = tuple[int, str, Optional[tuple[str, ...]]]
 Scan = tuple[bool, tuple[ImportSpec, ...]]
 
 
+def _statements(data: bytes):
+    """The text of every line holding `import`, with parenthesised and backslash continuations.
+    (bytes.find is a C loop: much faster than a regular expression over the whole file.)"""
+    pos = data.find(b"import")
+    size = len(data)
+    while pos != -1:
+        start = data.rfind(b"\n", 0, pos) + 1
+        while start >= 2 and (data[start - 2:start - 1] == b"\\" or data[start - 3:start - 1] == b"\\\r"):
+            start = data.rfind(b"\n", 0, start - 1) + 1
+        end = data.find(b"\n", pos)
+        end = size if end == -1 else end
+        while end < size and (data[end - 1:end] == b"\\" or data[end - 2:end] == b"\\\r"):
+            more = data.find(b"\n", end + 1)
+            end = size if more == -1 else more
+        opening = data.find(b"(", pos, end)
+        if opening != -1 and data.find(b")", opening, end) == -1:
+            closing = data.find(b")", opening)
+            if closing != -1:
+                more = data.find(b"\n", closing)
+                end = size if more == -1 else more
+        yield data[start:end].replace(b"\\\r\n", b" ").replace(b"\\\n", b" ")
+        pos = data.find(b"import", end)
+
+
 def scan(data: bytes) -> Scan:
     """Whether the text holds a trigger word, and its import statements."""
-    trigger = _TRIGGER.search(data) is not None
-    if b"import" not in data:
-        return trigger, ()
-    if b"\\\n" in data or b"\\\r\n" in data:
-        data = data.replace(b"\\\r\n", b" ").replace(b"\\\n", b" ")
+    trigger = any(word in data for word in _TRIGGERS)
     specs: list[ImportSpec] = []
-    for match in _IMPORT.finditer(data):
-        dots, module, names, plain = match.groups()
-        if plain is not None:
-            for part in plain.decode("utf-8", "replace").split(","):
-                words = part.split()
-                if words and _NAME.fullmatch(words[0]):
-                    specs.append((0, words[0], None))
-            continue
-        text = names.decode("utf-8", "replace").strip("()")
-        wanted = []
-        for part in text.replace("\n", " ").split(","):
-            words = part.split()
-            if words and words[0] != "*" and _NAME.fullmatch(words[0]):
-                wanted.append(words[0])
-        specs.append((len(dots), module.decode("utf-8", "replace"), tuple(wanted)))
+    for text in _statements(data):
+        for match in _IMPORT.finditer(text):
+            _add_spec(match, specs)
     return trigger, tuple(specs)
+
+
+def _add_spec(match, specs: list) -> None:
+    dots, module, names, plain = match.groups()
+    if plain is not None:
+        for part in plain.decode("utf-8", "replace").split(","):
+            words = part.split()
+            if words and _NAME.fullmatch(words[0]):
+                specs.append((0, words[0], None))
+        return
+    text = names.decode("utf-8", "replace").strip("()")
+    wanted = []
+    for part in text.replace("\n", " ").split(","):
+        words = part.split()
+        if words and words[0] != "*" and _NAME.fullmatch(words[0]):
+            wanted.append(words[0])
+    specs.append((len(dots), module.decode("utf-8", "replace"), tuple(wanted)))
 
 
 class Prefilter:
@@ -123,18 +147,14 @@ class Prefilter:
         base = os.path.dirname(path)
         for _ in range(level - 1):
             base = os.path.dirname(base)
+        sep = os.sep
         for name in names or ("",):
             parts = [p for p in (module.split(".") if module else []) + ([name] if name else []) if p]
-            done = False
             for i in range(len(parts), -1, -1):
-                stem = os.path.join(base, *parts[:i])
-                for candidate in (stem + ".py", os.path.join(stem, "__init__.py")):
-                    if candidate in self.scans:
-                        wanted = (name,) if name and i == len(parts) - 1 else None
-                        out.append((candidate, wanted))
-                        done = True
-                        break
-                if done:
+                stem = base + sep + sep.join(parts[:i]) if i else base
+                hit = next((c for c in (stem + ".py", stem + sep + "__init__.py") if c in self.scans), None)
+                if hit is not None:
+                    out.append((hit, (name,) if name and i == len(parts) - 1 else None))
                     break
 
     def initial(self) -> set[str]:

@@ -15,6 +15,7 @@ The phases (see docs/perf.md for the measurements behind them):
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -126,6 +127,19 @@ class _Executor:
 def run(paths: list[str], config: Config, selected: set[str], project_root: Optional[str] = None,
         force_exclude: bool = False, jobs: Optional[int] = None, use_cache: bool = True,
         prefilter: bool = True) -> Report:
+    # A scan keeps millions of tree nodes alive until it ends; with the cyclic collector on, each
+    # full collection walks all of them again (measured: 15-20% of the parse time and growing
+    # with the project). Nothing a scan builds relies on cycles being freed early.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(paths, config, selected, project_root, force_exclude, jobs, use_cache, prefilter)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _run(paths, config, selected, project_root, force_exclude, jobs, use_cache, prefilter) -> Report:
     started = time.perf_counter()
     report = Report()
     files = list(discover(paths, config.exclude, config.root, force_exclude))
