@@ -37,7 +37,9 @@ from .source import ParseError, read_bytes
 from .tracking import ALL, Lazy, tracked_index
 
 # Below this many bytes to parse, forking workers costs more than it saves (measured: docs/perf.md).
-PARALLEL_MIN_BYTES = 400_000
+# The environment variables exist for the tests (force the pool on tiny trees, compare the
+# pre-filter's answer with a full scan) and for measuring.
+PARALLEL_MIN_BYTES = int(os.environ.get("SQLAGUARD_PARALLEL_MIN_BYTES", 400_000))
 
 
 @dataclass
@@ -141,6 +143,7 @@ def run(paths: list[str], config: Config, selected: set[str], project_root: Opti
 
 def _run(paths, config, selected, project_root, force_exclude, jobs, use_cache, prefilter) -> Report:
     started = time.perf_counter()
+    prefilter = prefilter and not os.environ.get("SQLAGUARD_NO_PREFILTER")
     report = Report()
     files = list(discover(paths, config.exclude, config.root, force_exclude))
     codes = sorted(code for code in static_rules() if code in selected)
@@ -265,6 +268,8 @@ def _run(paths, config, selected, project_root, force_exclude, jobs, use_cache, 
                     entry.reads = {p: current(p) for p in read_paths if p != path}
                     entry.reads.update({f"suffix:{s}": current(f"suffix:{s}") for s in read_suffixes})
         stats["parsed"] = executor.parses()
+        stats["relevant"] = len(relevant)
+        stats["workers"] = executor.pool.size if executor.pool is not None else 1
     finally:
         executor.close()
 
