@@ -19,6 +19,7 @@ from typing import Any, Optional
 from .cache import Cache, facts_digest
 from .facts import ModuleFacts, extract_facts
 from .finding import PARSE_ERROR, Finding
+from .project import MetaResolver
 from .source import ParseError, Source, parse, read_bytes, text_line
 from .tracking import Lazy, tracked_index
 
@@ -74,7 +75,7 @@ class Worker:
         from .checker import check_source
 
         rules = [rule for code, rule in static_rules().items() if code in rule_codes]
-        index, tracker = tracked_index(facts, meta, self._load)
+        index, tracker = tracked_index(facts, meta, self._load, MetaResolver())
         out: dict[str, Any] = {}
         for path in paths:
             source = self.sources.get(path)

@@ -31,7 +31,7 @@ from .facts import ModuleFacts
 from .finding import Finding
 from .parallel import Worker, default_jobs, parse_error_finding, split
 from .prefilter import InterestingNames, Prefilter, scan
-from .project import load_project_meta
+from .project import MetaResolver, load_project_meta
 from .selection import per_file_ignored
 from .source import ParseError, read_bytes
 from .tracking import ALL, Lazy, tracked_index
@@ -152,7 +152,7 @@ def _run(paths, config, selected, project_root, force_exclude, jobs, use_cache, 
     cache = None
     if use_cache:
         root = project_root or config.root or os.getcwd()
-        cache = Cache(root, settings_key(codes, sorted(ignores.items()), meta, prefilter))
+        cache = Cache(root, settings_key(codes, sorted(ignores.items()), meta, prefilter, _declarations(files)))
 
     datas: dict[str, bytes] = {}
     for path in files:
@@ -220,7 +220,7 @@ def _run(paths, config, selected, project_root, force_exclude, jobs, use_cache, 
     try:
         obtain(relevant)
         while prefilter:
-            index, _ = tracked_index(index_facts(), meta, loader)
+            index, _ = tracked_index(index_facts(), meta, loader, MetaResolver())
             new = pf.expand(relevant, InterestingNames(index))
             if not new:
                 break
@@ -281,6 +281,43 @@ def _run(paths, config, selected, project_root, force_exclude, jobs, use_cache, 
         except OSError:
             pass
     return _finish(report, stats, started, cache)
+
+
+_DECLARATION_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "poetry.lock", "uv.lock", "pdm.lock", "Pipfile.lock")
+
+
+def _declarations(files: list[str]) -> list[tuple]:
+    """What the per-project metadata (project.MetaResolver: the nearest root above each file) is
+    read from: the declaration files of every directory above a scanned file, and a requirements/
+    folder's files (`-r requirements/base.txt`), by size and modification time. A change re-checks
+    everything, as a change of settings does."""
+    seen: set[str] = set()
+    out = []
+    for path in files:
+        directory = os.path.dirname(path)
+        while directory not in seen:
+            seen.add(directory)
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                names = []
+            for name in sorted(names):
+                if name in _DECLARATION_FILES or name.startswith(("requirements", "constraints")):
+                    full = os.path.join(directory, name)
+                    targets = [full]
+                    if os.path.isdir(full):
+                        targets = [os.path.join(full, n) for n in sorted(os.listdir(full))]
+                    for target in targets:
+                        try:
+                            st = os.stat(target)
+                        except OSError:
+                            continue
+                        out.append((target, st.st_size, st.st_mtime_ns))
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
+    return out
 
 
 def _emit(report: Report, entries) -> None:

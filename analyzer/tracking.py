@@ -164,12 +164,48 @@ class TrackedMemo(dict):
         super().__setitem__(key, value)
 
 
-def tracked_index(facts: dict, meta, loader=None):
+class TrackedExtensions(dict):
+    """`index.extension(...)` tables (ORM models, call graph...) are built from every module: using
+    one, even built already for another file, makes the file depend on every module's facts."""
+
+    def __init__(self, tracker: Tracker):
+        super().__init__()
+        self.tracker = tracker
+
+    def get(self, key, default=None):
+        self.tracker.path(ALL)
+        return super().get(key, default)
+
+
+_TRACKED_CLASS: dict = {}
+
+
+def _tracked_class(base: type) -> type:
+    """ProjectIndex with a hash that records a project-wide read. Helpers keep project-wide tables
+    in WeakKeyDictionaries keyed by the index (dependencies.py, engines.py, coroutines.py...); every
+    lookup there hashes the index, so a file that consults such a table, freshly built or not,
+    depends on every module's facts. (A lookup for other reasons only costs a needless re-check.)"""
+    cls = _TRACKED_CLASS.get(base)
+    if cls is None:
+        def __hash__(self):
+            tracker = self.__dict__.get("_tracker")
+            if tracker is not None:
+                tracker.path(ALL)
+            return id(self) >> 4
+
+        cls = _TRACKED_CLASS[base] = type("TrackedIndex", (base,), {"__hash__": __hash__})
+    return cls
+
+
+def tracked_index(facts: dict, meta, loader=None, metas=None):
     """A ProjectIndex over `facts` (path -> ModuleFacts or Lazy) whose reads are recorded;
     returns (index, tracker): bracket each file's check with tracker.start_file/finish_file."""
     from .index import ProjectIndex
     tracker = Tracker()
-    index = ProjectIndex(TrackedModules(facts, tracker, loader), meta)
+    index = _tracked_class(ProjectIndex)(TrackedModules(facts, tracker, loader), meta, metas)
     index._by_suffix = TrackedSuffixes(index._by_suffix, tracker)
     index._kinds = TrackedMemo(tracker)
+    if hasattr(index, "_extensions"):
+        index._extensions = TrackedExtensions(tracker)
+    index._tracker = tracker
     return index, tracker
