@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import static_corpus  # noqa: E402
 import static_env  # noqa: E402
 import static_report  # noqa: E402
-from static_run import Case, Result, child_env, run_case  # noqa: E402
+from static_run import Case, Result, RunError, child_env, run_case  # noqa: E402
 
 REPO = static_corpus.REPO_ROOT
 BIN = Path(sys.executable).parent
@@ -90,7 +90,8 @@ class Workspace:
                                         self.original_stat.st_mtime_ns))
 
 
-def build_cases(ws: Workspace, quick: bool, with_sqlaguard: bool) -> list[Case]:
+def build_cases(ws: Workspace, quick: bool, with_sqlaguard: bool,
+                timeout: float = 1800) -> list[Case]:
     root, lines = ws.root, ws.corpus.lines
     rel = str(ws.changed)
     file_lines = ws.corpus.file_lines(ws.changed)
@@ -100,8 +101,11 @@ def build_cases(ws: Workspace, quick: bool, with_sqlaguard: bool) -> list[Case]:
     floor = str(HERE / "static_floor.py")
 
     def quiet(cmd: list[str]) -> None:
-        subprocess.run(cmd, cwd=root, env=child_env(), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        try:
+            subprocess.run(cmd, cwd=root, env=child_env(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RunError(f"untimed set-up run timed out after {timeout:.0f} s") from None
 
     def rewarm(cmd: list[str]):
         def after(_i: int) -> None:
@@ -387,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
 
     available, unavailable = sqlaguard_available()
     ws = Workspace(corpus, static_corpus.pick_changed_file(corpus))
-    cases = build_cases(ws, args.quick, with_sqlaguard=available)
+    cases = build_cases(ws, args.quick, with_sqlaguard=available, timeout=args.timeout)
     if args.list:
         print("\n".join(f"{c.key:22} {c.label}" for c in cases))
         return 0
@@ -423,7 +427,13 @@ def main(argv: list[str] | None = None) -> int:
     budget = args.budget if args.budget is not None else (120 if args.quick else 300)
     try:
         for c in run_order:
-            done[c.key] = run_case(c, args.timeout, log, budget or None)
+            cold = done.get("sqlaguard-cold")
+            if c.key in ("sqlaguard-warm", "sqlaguard-changed") and cold and cold.error:
+                # Each would first need a full scan that has just failed.
+                done[c.key] = Result(c, error="not run: the cold scan failed")
+                log(f"[{c.key}] not run: the cold scan failed")
+            else:
+                done[c.key] = run_case(c, args.timeout, log, budget or None)
             report(final=False)
     finally:
         ws.restore()
