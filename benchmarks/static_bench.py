@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import static_corpus  # noqa: E402
 import static_env  # noqa: E402
 import static_report  # noqa: E402
-from static_run import Case, Result, RunError, child_env, run_case  # noqa: E402
+from static_run import Case, Result, RunError, child_env, kill_group, run_case  # noqa: E402
 
 REPO = static_corpus.REPO_ROOT
 BIN = Path(sys.executable).parent
@@ -101,10 +101,12 @@ def build_cases(ws: Workspace, quick: bool, with_sqlaguard: bool,
     floor = str(HERE / "static_floor.py")
 
     def quiet(cmd: list[str]) -> None:
+        proc = subprocess.Popen(cmd, cwd=root, env=child_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
         try:
-            subprocess.run(cmd, cwd=root, env=child_env(), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=timeout)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            kill_group(proc)
             raise RunError(f"untimed set-up run timed out after {timeout:.0f} s") from None
 
     def rewarm(cmd: list[str]):
