@@ -54,7 +54,7 @@ class AsyncioExtraMissing(Rule):
 What it does: reports once per project (at the first `sqlalchemy.ext.asyncio` import, files in
 path order) when the project's declared dependencies name neither `sqlalchemy[asyncio]` (or an
 extra that includes it, like `sqlalchemy[postgresql-asyncpg]`) nor `greenlet`. The project is the
-nearest directory above the file holding pyproject.toml (PEP 621, Poetry, uv), setup.py/setup.cfg
+nearest directory above the file holding pyproject.toml (PEP 621, Poetry, uv), Pipfile, setup.py/setup.cfg
 or requirements*.txt (`-r` includes are followed); a greenlet pin in poetry.lock, uv.lock,
 pdm.lock or Pipfile.lock counts too. When the declarations do not mention SQLAlchemy at all, the
 real list lives elsewhere and nothing is reported.
