@@ -23,8 +23,9 @@ def _add(kind: str, *names: str) -> None:
         EXTERNAL[name] = kind
 
 
-_add("type:AsyncSession", "sqlalchemy.ext.asyncio.AsyncSession", "sqlalchemy.ext.asyncio.session.AsyncSession",
-     "sqlmodel.ext.asyncio.session.AsyncSession", "sqlmodel.ext.asyncio.AsyncSession")
+_add("type:AsyncSession", "sqlalchemy.ext.asyncio.AsyncSession", "sqlalchemy.ext.asyncio.session.AsyncSession")
+# SQLModel's subclass adds `.exec()`: a class kind of its own, whose instances are plain AsyncSessions.
+_add("type:SQLModelAsyncSession", "sqlmodel.ext.asyncio.session.AsyncSession", "sqlmodel.ext.asyncio.AsyncSession")
 _add("type:AsyncConnection", "sqlalchemy.ext.asyncio.AsyncConnection", "sqlalchemy.ext.asyncio.engine.AsyncConnection")
 _add("type:AsyncEngine", "sqlalchemy.ext.asyncio.AsyncEngine", "sqlalchemy.ext.asyncio.engine.AsyncEngine")
 _add("type:Session", "sqlalchemy.orm.Session", "sqlalchemy.orm.session.Session", "sqlmodel.Session",
@@ -52,9 +53,13 @@ _add("type:HTTPConnection", "starlette.requests.HTTPConnection", "fastapi.reques
 _add("type:BackgroundTasks", "fastapi.BackgroundTasks", "fastapi.background.BackgroundTasks",
      "starlette.background.BackgroundTasks")
 
+# Class kinds whose instances are AsyncSessions (compare against this, not "type:AsyncSession").
+ASYNC_SESSION_CLASSES = frozenset({"type:AsyncSession", "type:SQLModelAsyncSession"})
+
 # The kind an instance of a class kind has.
 INSTANCE_OF = {
     "type:AsyncSession": ASYNC_SESSION,
+    "type:SQLModelAsyncSession": ASYNC_SESSION,
     "type:AsyncConnection": ASYNC_CONNECTION,
     "type:AsyncEngine": ASYNC_ENGINE,
     "type:Session": SYNC_SESSION,
@@ -79,6 +84,7 @@ CALL_RESULT = {
     "fn:engine_from_config": SYNC_ENGINE,
     "fn:async_sessionmaker": ASYNC_FACTORY,
     "type:AsyncSession": ASYNC_SESSION,
+    "type:SQLModelAsyncSession": ASYNC_SESSION,
     "type:Session": SYNC_SESSION,
     "type:AsyncEngine": ASYNC_ENGINE,
     "type:FastAPI": "FastAPI",
