@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import ROOT
+from clitools import ROOT
 
 PYPROJECT = '[project]\nname = "scratch"\ndependencies = ["sqlalchemy[asyncio]>=2.0"]\n\n[tool.sqlaguard]\n'
 
