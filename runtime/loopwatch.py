@@ -298,7 +298,9 @@ class LoopWatcher:
             now = monotonic()
             if mark is None or now - mark < sample_after:
                 if self._schedstat is not None:
-                    self._readings.append((mark, now, _runqueue_wait(self._schedstat)))
+                    reading = (mark, now, _runqueue_wait(self._schedstat))
+                    with self._lock:
+                        self._readings.append(reading)
                 delay = calm if mark is None else _clamp(sample_after - (now - mark), 0.001, calm)
                 continue
             self._take_sample(mark)
@@ -319,7 +321,8 @@ class LoopWatcher:
             self._samples.add(stack, task)
 
     def _baseline_for(self, mark: float) -> Optional[float]:
-        """The latest run-queue reading certainly taken before the stall marked ``mark``."""
+        """The latest run-queue reading certainly taken before the stall marked ``mark``.
+        Called with self._lock held."""
         for seen_mark, at, waited in reversed(self._readings):
             if seen_mark != mark or at < mark:
                 return waited
@@ -327,23 +330,25 @@ class LoopWatcher:
 
     # --- reporting (loop thread) -------------------------------------------------
 
-    def _own_time(self, samples: _Samples, end: float) -> float:
+    def _own_time(self, mark: float, duration: float, baseline: Optional[float]) -> float:
         """The stall's duration without the time the thread waited for a CPU.
 
-        The baseline was read by the watch thread before the stalled callback began (at
+        ``baseline`` was read by the watch thread before the stalled callback began (at
         most one poll interval, threshold/4, earlier): the estimate errs towards less
         own time, i.e. towards not reporting, by at most that interval's wait."""
-        duration = end - samples.mark
         now_waited = _runqueue_wait(self._schedstat)
-        if samples.runqueue is None or now_waited is None:
+        if baseline is None or now_waited is None:
             return duration
-        return duration - (now_waited - samples.runqueue)
+        return duration - (now_waited - baseline)
 
     def _deliver(self, mark: float, duration: float, handle) -> None:
         with self._lock:
             samples = self._samples if self._samples is not None and self._samples.mark == mark else None
             self._samples = None
-        if samples is not None and self._own_time(samples, mark + duration) < self._threshold:
+            # Starved of CPU, the watch thread may not have sampled at all: its last
+            # reading before the stall is the baseline then.
+            baseline = samples.runqueue if samples is not None else self._baseline_for(mark)
+        if self._own_time(mark, duration, baseline) < self._threshold:
             return  # the OS, not the app, kept the loop thread off the CPU
         frames, task = samples.best() if samples is not None else ([], None)
         task = _task_of(handle) or task
