@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-cache", action="store_true", help="do not read or write .sqlaguard_cache")
     check.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="worker processes (default: CPUs)")
 
-    sub.add_parser("rules", help="list every code with its name and default")
+    rules = sub.add_parser("rules", help="list every code with its name and default")
+    rules.add_argument("--markdown", action="store_true", help="the full catalog as Markdown (docs/rules.md)")
     explain = sub.add_parser("explain", help="why a rule exists, an example, and the fix")
     explain.add_argument("code", metavar="CODE")
     return parser
@@ -50,7 +51,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.command == "check":
             return _check(args)
         if args.command == "rules":
-            return _rules()
+            return _rules(args.markdown)
         if args.command == "explain":
             return _explain(args.code)
         parser.print_help()
@@ -123,8 +124,11 @@ def _write_findings(args, report, display) -> None:
         sys.stdout.write(output.render_text(findings, report.lines, display, quiet=args.quiet))
 
 
-def _rules() -> int:
+def _rules(as_markdown: bool = False) -> int:
     from . import catalog
+    if as_markdown:
+        sys.stdout.write(catalog.markdown())
+        return EXIT_CLEAN
     rows = catalog.entries()
     width = max(len(e.name) for e in rows)
     for e in rows:

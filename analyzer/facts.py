@@ -11,8 +11,8 @@ from typing import Optional, Union
 import libcst as cst
 
 from .imports import import_bindings
-from .traverse import iter_calls
-from .values import Call, Param, Ref, Value, to_value
+from .traverse import calls_and_yield
+from .values import Call, Param, Ref, Value, dotted_name, to_value
 
 
 @dataclass
@@ -25,6 +25,9 @@ class FuncInfo:
     return_annotation: Optional[Value]
     decorators: tuple[Value, ...]
     calls: tuple[Value, ...]  # what it calls (the callee of each call), bodies of nested defs excluded
+    # the decorators `decorators` could not resolve (builtins such as `staticmethod`, "?" for an
+    # expression): rules that must know no decorator replaced the function look at these too
+    unresolved_decorators: tuple[str, ...] = ()
 
 
 @dataclass
@@ -128,7 +131,8 @@ def function_info(node: cst.FunctionDef, resolve) -> FuncInfo:
     state = {"generator": False}
     _scan_body(node.body, local, bindings, returns, state)
     calls = []
-    for call in iter_calls(node.body):
+    call_nodes, has_yield = calls_and_yield(node.body)
+    for call in call_nodes:
         callee = to_value(call.func, local)
         if callee is not None:
             calls.append(callee)
@@ -137,11 +141,19 @@ def function_info(node: cst.FunctionDef, resolve) -> FuncInfo:
         is_async=node.asynchronous is not None,
         params=tuple(params),
         returns=tuple(returns),
-        is_generator=state["generator"],
+        is_generator=state["generator"] or has_yield,
         return_annotation=to_value(node.returns.annotation, resolve) if node.returns else None,
         decorators=tuple(v for d in node.decorators if (v := to_value(d.decorator, resolve)) is not None),
         calls=tuple(calls),
+        unresolved_decorators=tuple(
+            _decorator_text(d.decorator) for d in node.decorators if to_value(d.decorator, resolve) is None),
     )
+
+
+def _decorator_text(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Call):
+        node = node.func
+    return dotted_name(node) or "?"
 
 
 def _scan_body(block, resolve, bindings, returns, state) -> None:
@@ -169,6 +181,8 @@ def _scan_body(block, resolve, bindings, returns, state) -> None:
             _scan_body(stmt.body, resolve, bindings, returns, state)
             for handler in stmt.handlers:
                 _scan_body(handler.body, resolve, bindings, returns, state)
+            if stmt.orelse is not None:
+                _scan_body(stmt.orelse.body, resolve, bindings, returns, state)
             if stmt.finalbody is not None:
                 _scan_body(stmt.finalbody.body, resolve, bindings, returns, state)
 
@@ -198,6 +212,22 @@ def _scan_small(small, resolve, bindings, returns, state) -> None:
                 returns.append(value)
 
 
+class _BuiltinsResolver:
+    """Class-body annotations also keep builtin generics (`list["Address"]`, `list[ItemOut]`):
+    ORM relationships and response schemas are read from them."""
+
+    _NAMES = frozenset({"list", "set", "frozenset", "tuple", "dict", "type"})
+
+    def __init__(self, outer):
+        self.outer = outer
+
+    def __call__(self, name: str) -> Optional[Value]:
+        value = self.outer(name)
+        if value is None and name in self._NAMES:
+            return Ref(f"builtins.{name}", "")
+        return value
+
+
 def class_info(node: cst.ClassDef, resolve) -> ClassInfo:
     info = ClassInfo(
         name=node.name.value,
@@ -222,7 +252,7 @@ def class_info(node: cst.ClassDef, resolve) -> ClassInfo:
                             info.attrs[target.target.value] = value
                 elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
                     name = small.target.value
-                    annotation = to_value(small.annotation.annotation, resolve)
+                    annotation = to_value(small.annotation.annotation, _BuiltinsResolver(resolve))
                     if annotation is not None:
                         info.annotations[name] = annotation
                     if small.value is not None and (value := to_value(small.value, resolve)) is not None:

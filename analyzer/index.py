@@ -12,7 +12,7 @@ from typing import Optional, Union
 
 from . import kinds as K
 from .facts import ClassInfo, FuncInfo, ModuleFacts, Symbol
-from .project import ProjectMeta
+from .project import MetaResolver, ProjectMeta
 from .values import Attr, Awaited, Call, Const, FStr, Param, Ref, Str, Subscript, Union_, Value
 
 _MAX_DEPTH = 12
@@ -29,14 +29,29 @@ class Resolved:
 
 
 class ProjectIndex:
-    def __init__(self, facts: dict[str, ModuleFacts], meta: Optional[ProjectMeta] = None):
+    def __init__(self, facts: dict[str, ModuleFacts], meta: Optional[ProjectMeta] = None,
+                 metas: Optional[MetaResolver] = None):
         self.modules = facts
         self.meta = meta or ProjectMeta()
+        self.metas = metas  # per-project-root declarations; None: `meta` holds for every file
         self._by_suffix: dict[str, list[str]] = {}
         for path in facts:
             for suffix in _dotted_suffixes(path):
                 self._by_suffix.setdefault(suffix, []).append(path)
         self._kinds: dict[Value, Optional[str]] = {}
+        self._extensions: dict[str, object] = {}
+
+    def extension(self, name: str, factory):
+        """A lazily built, per-index helper (the ORM model index, the call graph, ...): built once
+        by `factory(self)` on first use, so a scan pays only for what its selected rules ask."""
+        found = self._extensions.get(name)
+        if found is None:
+            found = self._extensions[name] = factory(self)
+        return found
+
+    def meta_for(self, path: str) -> ProjectMeta:
+        """The declared dependencies of the project (nearest root above `path`) a file belongs to."""
+        return self.metas.for_path(path) if self.metas is not None else self.meta
 
     # ---- module and name resolution -------------------------------------------------------
     def module_path(self, dotted: str, origin: str) -> Optional[str]:
@@ -206,7 +221,7 @@ class ProjectIndex:
             class_ = call.kwarg("class_")
             if class_ is None:
                 return K.SYNC_FACTORY
-            return K.ASYNC_FACTORY if self._k(class_, depth) == "type:AsyncSession" else None
+            return K.ASYNC_FACTORY if self._k(class_, depth) in K.ASYNC_SESSION_CLASSES else None
         if func_kind.startswith("func:"):
             func = self.function(call.func)
             if func is None or func.is_generator:
@@ -220,7 +235,10 @@ class ProjectIndex:
     def _param_kind(self, param: Param, depth: int) -> Optional[str]:
         if isinstance(param.default, Call) and self._k(param.default.func, depth) == "fn:Depends":
             if param.default.args:
-                return self.dependency_kind(param.default.args[0], depth)
+                dep = self.dependency_kind(param.default.args[0], depth)
+                if dep is not None or param.annotation is None:
+                    return dep
+                # a dependency the index cannot see (a library's, an injected one): the annotation says
             # `s: Annotated[AsyncSession, Depends()]` / `s: AsyncSession = Depends()`: the annotation says
         annotation = param.annotation
         if isinstance(annotation, Subscript) and self._k(annotation.base, depth) == "Annotated":

@@ -23,8 +23,9 @@ def _add(kind: str, *names: str) -> None:
         EXTERNAL[name] = kind
 
 
-_add("type:AsyncSession", "sqlalchemy.ext.asyncio.AsyncSession", "sqlalchemy.ext.asyncio.session.AsyncSession",
-     "sqlmodel.ext.asyncio.session.AsyncSession", "sqlmodel.ext.asyncio.AsyncSession")
+_add("type:AsyncSession", "sqlalchemy.ext.asyncio.AsyncSession", "sqlalchemy.ext.asyncio.session.AsyncSession")
+# SQLModel's subclass adds `.exec()`: a class kind of its own, whose instances are plain AsyncSessions.
+_add("type:SQLModelAsyncSession", "sqlmodel.ext.asyncio.session.AsyncSession", "sqlmodel.ext.asyncio.AsyncSession")
 _add("type:AsyncConnection", "sqlalchemy.ext.asyncio.AsyncConnection", "sqlalchemy.ext.asyncio.engine.AsyncConnection")
 _add("type:AsyncEngine", "sqlalchemy.ext.asyncio.AsyncEngine", "sqlalchemy.ext.asyncio.engine.AsyncEngine")
 _add("type:Session", "sqlalchemy.orm.Session", "sqlalchemy.orm.session.Session", "sqlmodel.Session",
@@ -46,10 +47,19 @@ _add("type:APIRouter", "fastapi.APIRouter", "fastapi.routing.APIRouter")
 _add("type:Starlette", "starlette.applications.Starlette")
 _add("Annotated", "typing.Annotated", "typing_extensions.Annotated")
 _add("Optional", "typing.Optional", "typing_extensions.Optional")
+_add("type:Request", "fastapi.Request", "fastapi.requests.Request", "starlette.requests.Request")
+_add("type:WebSocket", "fastapi.WebSocket", "fastapi.websockets.WebSocket", "starlette.websockets.WebSocket")
+_add("type:HTTPConnection", "starlette.requests.HTTPConnection", "fastapi.requests.HTTPConnection")
+_add("type:BackgroundTasks", "fastapi.BackgroundTasks", "fastapi.background.BackgroundTasks",
+     "starlette.background.BackgroundTasks")
+
+# Class kinds whose instances are AsyncSessions (compare against this, not "type:AsyncSession").
+ASYNC_SESSION_CLASSES = frozenset({"type:AsyncSession", "type:SQLModelAsyncSession"})
 
 # The kind an instance of a class kind has.
 INSTANCE_OF = {
     "type:AsyncSession": ASYNC_SESSION,
+    "type:SQLModelAsyncSession": ASYNC_SESSION,
     "type:AsyncConnection": ASYNC_CONNECTION,
     "type:AsyncEngine": ASYNC_ENGINE,
     "type:Session": SYNC_SESSION,
@@ -60,6 +70,10 @@ INSTANCE_OF = {
     "type:FastAPI": "FastAPI",
     "type:APIRouter": "APIRouter",
     "type:Starlette": "Starlette",
+    "type:Request": "Request",
+    "type:WebSocket": "WebSocket",
+    "type:HTTPConnection": "HTTPConnection",
+    "type:BackgroundTasks": "BackgroundTasks",
 }
 
 # What calling a kind gives (constructors, factories, library functions).
@@ -70,6 +84,7 @@ CALL_RESULT = {
     "fn:engine_from_config": SYNC_ENGINE,
     "fn:async_sessionmaker": ASYNC_FACTORY,
     "type:AsyncSession": ASYNC_SESSION,
+    "type:SQLModelAsyncSession": ASYNC_SESSION,
     "type:Session": SYNC_SESSION,
     "type:AsyncEngine": ASYNC_ENGINE,
     "type:FastAPI": "FastAPI",

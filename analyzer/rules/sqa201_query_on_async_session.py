@@ -4,6 +4,7 @@ import libcst as cst
 
 from .. import kinds as K
 from ..rule import Rule
+from ..session_class import SQLALCHEMY, session_class
 
 
 class QueryOnAsyncSession(Rule):
@@ -12,14 +13,19 @@ class QueryOnAsyncSession(Rule):
     message = "`.query()` does not exist on AsyncSession; use `await session.execute(select(...))`"
     explain = """\
 What it does: flags `.query(...)` called on a value known to be an AsyncSession (annotated
-`AsyncSession`, injected by a dependency that yields one, or made by an `async_sessionmaker`).
+`AsyncSession`, injected by a dependency that yields one, or made by an `async_sessionmaker`);
+likewise SQLModel's `.exec(...)` called on SQLAlchemy's own AsyncSession (the value traced back to
+`sqlalchemy.ext.asyncio.AsyncSession`, or to a factory without a SQLModel `class_`).
 
 Why it breaks: the legacy Query API is not part of AsyncSession. The call fails at runtime with
     AttributeError: 'AsyncSession' object has no attribute 'query'
-and code copied from sync tutorials fails only when the route is first hit.
+and code copied from sync tutorials fails only when the route is first hit. `.exec()` exists only
+on SQLModel's subclass (`sqlmodel.ext.asyncio.session.AsyncSession`); on SQLAlchemy's it fails with
+    AttributeError: 'AsyncSession' object has no attribute 'exec'
 
 Instead: build a `select()` and await it: `(await session.execute(select(User))).scalars().all()`
-or `await session.scalars(select(User))`.
+or `await session.scalars(select(User))`; for `.exec()`, import `AsyncSession` from
+`sqlmodel.ext.asyncio.session` (and pass it as the factory's `class_`).
 """
     valid = (
         """\
@@ -76,6 +82,25 @@ def search(term):
     session = requests.Session()
     return session.query(term)
 """,
+        """\
+from fastapi import Depends
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+SessionLocal = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+async def get_session():
+    async with SessionLocal() as session:
+        yield session
+
+async def heroes(session: AsyncSession = Depends(get_session)):
+    return (await session.exec(select(Hero))).all()  # SQLModel's AsyncSession has exec()
+
+async def first_hero():
+    async with SessionLocal() as session:
+        return (await session.exec(select(Hero))).first()
+""",
     )
     invalid = (
         """\
@@ -125,10 +150,36 @@ class UserRepository:
     async def all(self):
         return self.session.query(User).all()  # error: SQA201
 """,
+        """\
+from fastapi import Depends
+from sqlmodel import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
+
+async def get_session():
+    async with SessionLocal() as session:
+        yield session
+
+async def heroes(session: AsyncSession = Depends(get_session)):
+    return (await session.exec(select(Hero))).all()  # error: SQA201
+
+async def villains():
+    async with SessionLocal() as session:
+        return (await session.exec(select(Villain))).all()  # error: SQA201
+""",
     )
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value == "query":
+        if not isinstance(func, cst.Attribute):
+            return
+        method = func.attr.value
+        if method == "query":
             if self.ctx.kind(func.value) == K.ASYNC_SESSION:
                 self.report(node)
+        elif method == "exec":
+            value = self.ctx.value(func.value)
+            if self.ctx.index.kind(value) == K.ASYNC_SESSION and session_class(self.ctx.index, value) == SQLALCHEMY:
+                self.report(node, "`.exec()` is SQLModel's: SQLAlchemy's AsyncSession has no `exec`; use "
+                                  "`await session.execute(...)` or SQLModel's AsyncSession")

@@ -8,7 +8,7 @@ import textwrap
 import jsonschema
 import pytest
 
-from conftest import ROOT, run_cli
+from clitools import ROOT, run_cli
 
 BAD = textwrap.dedent("""\
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -168,7 +168,7 @@ def test_unparsable_file_is_named_and_the_rest_still_scanned(tmp_path):
     write(tmp_path, "c_latin1.py", b"x = '\xff\xfe'\n", mode="wb")
     proc = run_cli("check", ".", "--select", "SQA1", "-q", "--no-cache", cwd=tmp_path)
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("a_broken.py:1:") and "SQA000 cannot parse" in lines[0]
+    assert lines[0].startswith("a_broken.py:") and "SQA000 cannot parse" in lines[0]
     assert lines[1].startswith("c_latin1.py:1:1: SQA000 cannot parse")
     assert proc.returncode == 1
     proc = run_cli("check", ".", "--select", "SQA2", "-q", "--no-cache", cwd=tmp_path)
@@ -213,3 +213,10 @@ def test_rules_and_explain():
 def test_project_is_clean():
     proc = run_cli("check", "--no-cache")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_rule_docs_are_generated_from_the_rules():
+    with open(os.path.join(ROOT, "docs", "rules.md"), encoding="utf-8") as handle:
+        committed = handle.read()
+    assert committed == run_cli("rules", "--markdown").stdout, \
+        "docs/rules.md is stale: regenerate with `sqlaguard rules --markdown > docs/rules.md`"

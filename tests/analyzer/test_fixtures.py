@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import ROOT, run_cli
+from clitools import ROOT, run_cli
 from expectations import expected_in_tree
 
 FIXTURES = os.path.join(ROOT, "fixtures")

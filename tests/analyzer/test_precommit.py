@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from conftest import ROOT
+from clitools import ROOT
 
 BAD = textwrap.dedent("""\
     from sqlalchemy.ext.asyncio import AsyncSession
