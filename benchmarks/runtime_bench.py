@@ -79,6 +79,7 @@ class Server:
         env = dict(os.environ, BENCH_MODE=config, BENCH_APP=app, PYTHONUNBUFFERED="1",
                    BOOKSHOP_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / f'{config}.db'}")
         env.pop("PYTHONASYNCIODEBUG", None)
+        env.pop("SQLAGUARD_RUNTIME", None)  # the refapp's own switch: the launcher wires the monitor
         if config == "asyncio-debug":
             env["PYTHONASYNCIODEBUG"] = "1"
         cmd = [sys.executable, "-m", "uvicorn", "benchmarks.bench_launcher:app",
