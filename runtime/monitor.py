@@ -90,7 +90,6 @@ class Monitor:
             self._hooks.remove()
         self._restore_origin_tracking()
         _remove_middleware(self.app, self._middleware)
-        _installed.discard(self)
 
     # -- wiring ----------------------------------------------------------------
     def _install(self) -> None:
@@ -113,7 +112,6 @@ class Monitor:
         self.app.user_middleware.insert(0, self._middleware)
         self.app.middleware_stack = None  # rebuilt on the next call, with or without us
         self.active = True
-        _installed.add(self)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -215,9 +213,6 @@ class Monitor:
             if ctx is not None:
                 ctx.deferred_errors.append(error)  # the middleware raises it once the request is over
         return finding
-
-
-_installed: "weakref.WeakSet[Monitor]" = weakref.WeakSet()
 
 
 def _remove_middleware(app: Any, entry: Any) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from .probe_app import here
-from .probe_client import PROBE, located, probe
+from .probe_client import PROBE, probe
 
 
 def _lazy_twice(database_url, **options):
