@@ -8,7 +8,7 @@ import weakref
 from typing import Any, Iterable
 
 from .codes import RUNTIME_CHECKS
-from .context import RequestContext, route_template
+from .context import RequestContext, current_request, route_template
 from .errors import SqlaguardError
 from .failopen import reset_error_log
 from .findings import NAMES, Finding, FindingStore
@@ -156,7 +156,11 @@ class Monitor:
     def request_of_task(self, task: asyncio.Task | None) -> RequestContext | None:
         if task is None:
             return None
-        return self._task_requests.get(task)
+        ctx = self._task_requests.get(task)
+        if ctx is None and hasattr(task, "get_context"):
+            # Python 3.12+: a task spawned by the request (gather, create_task) carries its context.
+            ctx = task.get_context().get(current_request)
+        return ctx
 
     def route_of(self, ctx: RequestContext | None) -> str | None:
         if ctx is None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -114,6 +115,12 @@ def build(url: str):
     async def leak():
         session = factory()
         await session.execute(text("SELECT 1"))  # here: leak
+        return {}
+
+    @app.get("/cpu")
+    async def cpu():
+        deadline = time.perf_counter() + 0.4
+        while time.perf_counter() < deadline: pass  # here: cpu_loop
         return {}
 
     app.state.started = started

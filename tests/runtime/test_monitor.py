@@ -129,3 +129,17 @@ def test_uninstall_leaves_nothing_behind(database_url):
     # (aiosqlite's own connection threads wind down on their own schedule: only ours matter)
     assert not [t for t in threading.enumerate() if t not in threads_before and t.is_alive() and "sqlaguard" in t.name]
     assert not event.contains(Session, "do_orm_execute", None)
+
+
+def test_pure_python_cpu_loop_stall_names_the_loop_line(database_url):
+    async def scenario():
+        async with probe(database_url, select=["SQR501"]) as (client, monitor, _):
+            await client.get("/cpu")
+            for _ in range(3):
+                await asyncio.sleep(0)  # the stall is reported on the loop's next turn
+            return monitor
+
+    monitor = asyncio.run(scenario())
+    stalls = [f for f in monitor.findings if f.route == "/cpu"]
+    assert [(f.code, f.location.rsplit("/", 1)[-1]) for f in stalls] == [("SQR501", f"{PROBE}:{here('cpu_loop')}")]
+    assert stalls[0].duration_ms >= 100 and "while time.perf_counter() < deadline" in stalls[0].details
