@@ -153,6 +153,12 @@ class Monitor:
             self._task_requests[task] = ctx
         return ctx
 
+    def note_task(self, ctx: RequestContext, task: asyncio.Task | None) -> None:
+        """Remember which request a task works for (a task the request spawned, e.g. under
+        BaseHTTPMiddleware), so a stall in it can be attributed on Python < 3.12 too."""
+        if task is not None and task not in self._task_requests:
+            self._task_requests[task] = ctx
+
     def request_of_task(self, task: asyncio.Task | None) -> RequestContext | None:
         if task is None:
             return None

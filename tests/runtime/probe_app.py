@@ -38,7 +38,7 @@ def here(name: str) -> int:
     raise LookupError(name)
 
 
-def build(url: str):
+def build(url: str, http_middleware: bool = False):
     engine = create_async_engine(url)
     factory = async_sessionmaker(engine, expire_on_commit=False)
     expiring = async_sessionmaker(engine)  # expire_on_commit=True, the SQLAlchemy default
@@ -52,6 +52,13 @@ def build(url: str):
         await engine.dispose()
 
     app = FastAPI(lifespan=lifespan)
+    if http_middleware:
+        # BaseHTTPMiddleware runs the endpoint in a task of its own.
+        @app.middleware("http")
+        async def add_header(request, call_next):
+            response = await call_next(request)
+            response.headers["x-probe"] = "1"
+            return response
 
     async def get_session():
         async with factory() as session:

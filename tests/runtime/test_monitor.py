@@ -143,3 +143,19 @@ def test_pure_python_cpu_loop_stall_names_the_loop_line(database_url):
     stalls = [f for f in monitor.findings if f.route == "/cpu"]
     assert [(f.code, f.location.rsplit("/", 1)[-1]) for f in stalls] == [("SQR501", f"{PROBE}:{here('cpu_loop')}")]
     assert stalls[0].duration_ms >= 100 and "while time.perf_counter() < deadline" in stalls[0].details
+
+
+def test_request_context_survives_base_http_middleware(database_url):
+    async def scenario():
+        async with probe(database_url, http_middleware=True) as (client, monitor, _):
+            pid = (await client.post("/parents")).json()["id"]
+            lazy = await client.get(f"/lazy/{pid}")
+            leak = await client.get("/leak")
+            assert leak.headers["x-probe"] == "1" and lazy.status_code == 500
+            return monitor
+
+    monitor = asyncio.run(scenario())
+    assert sorted((f.code, f.route, f.location.rsplit("/", 1)[-1]) for f in monitor.findings) == [
+        ("SQR303", "/leak", f"{PROBE}:{here('leak')}"),
+        ("SQR401", "/lazy/{pid}", f"{PROBE}:{here('lazy')}"),
+    ]
