@@ -11,7 +11,7 @@ from .codes import RUNTIME_CHECKS
 from .context import RequestContext, current_request, route_template
 from .errors import SqlaguardError
 from .failopen import reset_error_log
-from .findings import NAMES, Finding, FindingStore
+from .findings import NAMES, Finding, FindingStore, mask_url
 
 ALL_CODES = frozenset(check.code for check in RUNTIME_CHECKS)
 DEFAULT_CODES = frozenset(check.code for check in RUNTIME_CHECKS if check.default)
@@ -213,7 +213,8 @@ class Monitor:
         finding = Finding(
             code=code, name=NAMES.get(code, code), message=message,
             method=ctx.method if ctx else None, route=self.route_of(ctx),
-            location=location, stack=list(stack), duration_ms=duration_ms, details=details,
+            location=location, stack=list(stack), duration_ms=duration_ms,
+            details=mask_url(details) if details else details,  # a driver's detail may carry a DSN
         )
         self.store.add(finding)
         if code in self.raise_on:
