@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from libcst.metadata import MetadataWrapper, PositionProvider
-
 from .context import FileContext, Walker
 from .facts import ModuleFacts
 from .finding import Finding
@@ -24,7 +22,9 @@ def check_source(source: Source, facts: ModuleFacts, index: ProjectIndex, rules:
     Walker(ctx, instances).walk(source.module)
     if not ctx.raw:
         return []
-    # Positions cost a pass of their own: pay for them only in files that have a finding.
+    # Positions cost a pass of their own: pay for them only in files that have a finding (and
+    # libcst.metadata's import too: most one-file runs from pre-commit have no finding).
+    from libcst.metadata import MetadataWrapper, PositionProvider
     positions = MetadataWrapper(source.module, unsafe_skip_copy=True).resolve(PositionProvider)
     out: dict[tuple, Finding] = {}
     for raw in ctx.raw:

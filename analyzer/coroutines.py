@@ -14,6 +14,7 @@ import libcst as cst
 from . import kinds as K
 from .facts import ClassInfo, FuncInfo
 from .index import ProjectIndex
+from .session_class import SQLMODEL, session_class
 from .traverse import children
 from .values import Attr, Call, Const, Param, Ref, Subscript, Union_, Value, dotted_name
 
@@ -23,7 +24,7 @@ _BUILTIN_DECORATORS = frozenset({"staticmethod", "classmethod"})
 _IDENTITY_DECORATORS = frozenset({"abc.abstractmethod", "typing.override", "typing_extensions.override",
                                   "typing.final", "typing_extensions.final"})
 # What a coroutine object itself has: using these is not a sign of a missing await.
-_COROUTINE_ATTRS = frozenset({"close", "send", "throw", "cr_await", "cr_code", "cr_frame", "cr_running",
+COROUTINE_ATTRS = frozenset({"close", "send", "throw", "cr_await", "cr_code", "cr_frame", "cr_running",
                               "cr_origin", "cr_suspended", "__await__", "__name__", "__qualname__"})
 _MAX_DEPTH = 8
 
@@ -138,6 +139,10 @@ def coroutine_call(ctx, call: cst.Call) -> Optional[str]:
             kind = ctx.kind(func)
             if kind is not None and kind.startswith("asyncmethod:"):
                 return f"{kind[len('asyncmethod:'):]} is a coroutine method"
+        elif name == "exec":  # only SQLModel's AsyncSession has it (on SQLAlchemy's, SQA201 says so)
+            value = ctx.value(func.value)
+            if ctx.index.kind(value) == K.ASYNC_SESSION and session_class(ctx.index, value) == SQLMODEL:
+                return "SQLModel's AsyncSession.exec is a coroutine method"
     elif isinstance(func, cst.Name):
         name = func.value
     else:
@@ -182,7 +187,7 @@ def misuse_of_name(function: cst.CSTNode, name: str, origin: cst.Name, is_async:
                 bad = use
             continue
         inner = nested or isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef))
-        for child in children(node):
+        for child in reversed(list(children(node))):  # popped in source order: the first misuse is named
             stack.append((child, node, inner))
     if bad is not None:
         return bad
@@ -204,7 +209,7 @@ def _use(node: cst.Name, parent: Optional[cst.CSTNode], name: str, is_async: boo
         return _AWAITED  # in a tuple or list: packed, or unpacked into (rebinding)
     if isinstance(parent, cst.Attribute) and parent.value is node:
         attr = parent.attr.value
-        return _HANDED_ON if attr in _COROUTINE_ATTRS else f"`{name}.{attr}`: 'coroutine' object has no attribute '{attr}'"
+        return _HANDED_ON if attr in COROUTINE_ATTRS else f"`{name}.{attr}`: 'coroutine' object has no attribute '{attr}'"
     if isinstance(parent, cst.Subscript) and parent.value is node:
         return f"`{name}[...]`: 'coroutine' object is not subscriptable"
     if isinstance(parent, cst.For) and parent.iter is node:

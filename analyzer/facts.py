@@ -11,7 +11,7 @@ from typing import Optional, Union
 import libcst as cst
 
 from .imports import import_bindings
-from .traverse import iter_calls
+from .traverse import calls_and_yield
 from .values import Call, Param, Ref, Value, dotted_name, to_value
 
 
@@ -131,7 +131,8 @@ def function_info(node: cst.FunctionDef, resolve) -> FuncInfo:
     state = {"generator": False}
     _scan_body(node.body, local, bindings, returns, state)
     calls = []
-    for call in iter_calls(node.body):
+    call_nodes, has_yield = calls_and_yield(node.body)
+    for call in call_nodes:
         callee = to_value(call.func, local)
         if callee is not None:
             calls.append(callee)
@@ -140,7 +141,7 @@ def function_info(node: cst.FunctionDef, resolve) -> FuncInfo:
         is_async=node.asynchronous is not None,
         params=tuple(params),
         returns=tuple(returns),
-        is_generator=state["generator"],
+        is_generator=state["generator"] or has_yield,
         return_annotation=to_value(node.returns.annotation, resolve) if node.returns else None,
         decorators=tuple(v for d in node.decorators if (v := to_value(d.decorator, resolve)) is not None),
         calls=tuple(calls),

@@ -29,24 +29,57 @@ def child_fields(cls: type) -> tuple[str, ...]:
     return fields
 
 
+_IS_NODE: dict[type, bool] = {}  # isinstance(x, CSTNode) goes through ABCMeta: cache it per class
+
+
+def _is_node(cls: type) -> bool:
+    known = _IS_NODE.get(cls)
+    if known is None:
+        known = _IS_NODE[cls] = issubclass(cls, cst.CSTNode)
+    return known
+
+
 def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    for name in child_fields(type(node)):
+    fields = _FIELDS.get(type(node)) or child_fields(type(node))
+    is_node = _IS_NODE
+    for name in fields:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif isinstance(value, (list, tuple)):
+        cls = type(value)
+        if cls is list or cls is tuple:
             for item in value:
-                if isinstance(item, cst.CSTNode):
+                if is_node.get(type(item)) or (type(item) not in is_node and _is_node(type(item))):
                     yield item
+        elif is_node.get(cls) or (cls not in is_node and _is_node(cls)):
+            yield value
 
 
 def iter_calls(node: cst.CSTNode) -> Iterator[cst.Call]:
     """Every call inside `node`, not descending into nested functions, lambdas or classes."""
+    # type() identity, not isinstance: libcst's node classes are ABCs, and isinstance on them
+    # costs an ABCMeta check per node (the node classes are never subclassed).
+    call, skip = cst.Call, (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if type(current) is call:
+            yield current
+        for child in children(current):
+            if type(child) not in skip:
+                stack.append(child)
+
+
+def calls_and_yield(node: cst.CSTNode) -> tuple[list[cst.Call], bool]:
+    """`iter_calls` plus whether a `yield` occurs (in any position: `x = yield y` too), in one pass."""
+    calls: list[cst.Call] = []
+    has_yield = False
     stack = [node]
     while stack:
         current = stack.pop()
         if isinstance(current, cst.Call):
-            yield current
+            calls.append(current)
+        elif isinstance(current, cst.Yield):
+            has_yield = True
         for child in children(current):
             if not isinstance(child, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
                 stack.append(child)
+    return calls, has_yield

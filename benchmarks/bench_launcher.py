@@ -2,6 +2,8 @@
 
     BENCH_APP  = refapp (fixtures/refapp, the default when present) | minimal (bench_app.py)
     BENCH_MODE = none | sqlaguard | asyncio-debug | blockbuster
+                 | watch-only (only sqlaguard's LoopWatcher + BlockingCallDetector, to
+                   attribute the monitor's cost; not one of the four reported configurations)
 
 asyncio debug mode itself is switched on by PYTHONASYNCIODEBUG=1 in the server's
 environment (runtime_bench.py sets it); here it only changes nothing. The monitor is
@@ -34,5 +36,25 @@ elif MODE == "blockbuster":
 
     blockbuster = BlockBuster()
     blockbuster.activate()
+elif MODE == "watch-only":
+    import asyncio
+    import threading
+
+    from sqlaguard.runtime.blocking import BlockingCallDetector
+    from sqlaguard.runtime.loopwatch import LoopWatcher
+
+    inner = app
+
+    async def app(scope, receive, send):
+        # Started on the first ASGI call, on the loop thread, like the monitor does.
+        global _watchers
+        if _watchers is None:
+            _watchers = (LoopWatcher(asyncio.get_running_loop(), 100, lambda *a: print("SQR501", a[0])),
+                         BlockingCallDetector(threading.get_ident(), lambda *a: print("SQR502", a[:2])))
+            for w in _watchers:
+                w.start()
+        await inner(scope, receive, send)
+
+    _watchers = None
 elif MODE not in ("none", "asyncio-debug"):
     raise SystemExit(f"unknown BENCH_MODE {MODE!r}")

@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ("none", "sqlaguard", "asyncio-debug", "blockbuster")
+EXTRA_CONFIGS = ("watch-only",)  # attribution only: see bench_launcher.py
 AUTHORS, BOOKS_PER_AUTHOR = 20, 5
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -304,7 +305,7 @@ def main(argv=None) -> int:
     loadgen = "wrk" if args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk")) else "python"
     drive = run_wrk if loadgen == "wrk" else run_loadgen
     configs = [c for c in args.configs.split(",") if c]
-    unknown = set(configs) - set(CONFIGS)
+    unknown = set(configs) - set(CONFIGS) - set(EXTRA_CONFIGS)
     if unknown:
         parser.error(f"unknown configurations: {sorted(unknown)}")
 

@@ -1,35 +1,44 @@
 """SQR501: event-loop stalls, with the loop thread's stack sampled while it is stalled.
 
-How a stall is timed, exactly when possible:
-- "selector" mode (asyncio's selector loops, the default on Linux/macOS): the loop's
-  selector ``select`` is wrapped on the instance. The loop is busy from the moment
-  ``select`` returns until it is called again, so one iteration of the loop that runs
-  for >= threshold is one stall, timed exactly, and reported just before the next
-  ``select`` (on the loop thread, after it resumed). This wakes the loop never: an idle
-  loop costs nothing.
-- "heartbeat" mode (loops without a Python selector, e.g. uvloop): a ``call_later``
-  heartbeat every threshold/2; a stall is a heartbeat late by >= threshold, reported by
-  the late heartbeat. The lateness is a lower bound of the stall: a stall that began
-  before the heartbeat was due is reported shorter (by at most threshold/2), and a
-  stall shorter than threshold + threshold/2 may be missed.
+A stall is ONE callback (a task step, a call_soon callback) that keeps the loop thread
+for >= threshold. Many short callbacks that add up to a long loop iteration under load
+are not a stall: no line of the app blocks, and blaming one would be a false positive.
 
-In both modes one daemon thread watches the busy time and, once it passes a quarter
-of the threshold, samples ``sys._current_frames()[loop thread]`` every threshold/20,
+How a stall is timed:
+- "handle" mode (asyncio's own loops): ``asyncio.events.Handle._run`` is wrapped, once
+  per process while any watcher runs, and times each callback of a watched loop (one
+  dict lookup and two clock reads per callback; other loops pay the lookup only). The
+  stall is reported right after the callback returns, on the loop thread, with the task
+  read from the callback itself.
+- "heartbeat" mode (loops whose handles are not asyncio's, e.g. uvloop): a
+  ``call_later`` heartbeat every threshold/2; a stall is a heartbeat late by >=
+  threshold, reported by that heartbeat. Coarser: the lateness is a lower bound (short
+  by at most threshold/2), and a long ready queue of short callbacks also delays it.
+
+In both modes one daemon thread watches the current callback's age and, once it passes
+half the threshold, samples ``sys._current_frames()[loop thread]`` every threshold/10,
 copying (filename, lineno, function) tuples and the running task, nothing more. The
 stack reported is the one seen in most samples (ties: the latest), which names the
 blocking line of time.sleep, of a CPU loop and of a C call that releases the GIL.
-A C call that holds the GIL freezes the sampler too: the duration is still exact in
-selector mode, the stack is whatever the sampler saw once the call returned (possibly
-nothing: frames == [] and task None).
+A C call that holds the GIL freezes the sampler too: the duration is still exact, the
+stack is whatever the sampler saw once the call returned (possibly nothing: frames []).
+
+Time the OS kept the loop thread waiting for a CPU (another process hogging the
+machine) is not the app's doing: on Linux, the watch thread reads the loop thread's
+run-queue wait (/proc schedstat) at each poll, and the wait during a stall is taken
+out before comparing with the threshold, so an overloaded machine does not turn short
+callbacks into stalls. The reported duration stays the wall-clock time the loop
+was unavailable.
 """
 from __future__ import annotations
 
 import asyncio
+import asyncio.events
 import logging
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Callable, Optional
 
 Frame = tuple[str, int, str]  # (filename, lineno, function), outermost first
@@ -39,6 +48,54 @@ log = logging.getLogger("sqlaguard")
 
 _MAX_DEPTH = 256
 _MAX_DISTINCT_STACKS = 256  # bounds memory during a very long stall
+
+# Handle mode: one class-level wrapper for every watched loop in the process.
+_registry_lock = threading.Lock()
+_by_loop: dict = {}  # loop -> tuple of its LoopWatchers (usually one)
+_original_run = None
+_monotonic = time.monotonic
+
+
+def _timed_run(handle):
+    watchers = _by_loop.get(handle._loop)
+    if watchers is None:
+        return _original_run(handle)
+    start = _monotonic()
+    for watcher in watchers:
+        watcher._mark = start
+    try:
+        return _original_run(handle)
+    finally:
+        elapsed = _monotonic() - start
+        for watcher in watchers:
+            watcher._mark = None
+            if elapsed >= watcher._threshold and watcher._active:
+                watcher._deliver(start, elapsed, handle)
+
+
+def _register(loop, watcher) -> None:
+    global _original_run
+    with _registry_lock:
+        if _original_run is None:
+            _original_run = asyncio.events.Handle._run
+            asyncio.events.Handle._run = _timed_run
+        _by_loop[loop] = _by_loop.get(loop, ()) + (watcher,)
+
+
+def _unregister(loop, watcher) -> None:
+    global _original_run
+    with _registry_lock:
+        rest = tuple(w for w in _by_loop.get(loop, ()) if w is not watcher)
+        if rest:
+            _by_loop[loop] = rest
+        else:
+            _by_loop.pop(loop, None)
+        if not _by_loop and _original_run is not None:
+            if asyncio.events.Handle._run is _timed_run:
+                asyncio.events.Handle._run = _original_run
+                _original_run = None
+            # else: someone patched over us; _timed_run stays in their chain, a no-op
+            # for unwatched loops, and _original_run must stay set for it.
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -65,11 +122,37 @@ def _running_task(loop) -> "Optional[asyncio.Task]":
         return None
 
 
+def _task_of(handle) -> "Optional[asyncio.Task]":
+    owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+    return owner if isinstance(owner, asyncio.Future) else None
+
+
+def _native_id(thread_ident: int) -> Optional[int]:
+    if thread_ident == threading.get_ident():
+        return threading.get_native_id()
+    for thread in threading.enumerate():
+        if thread.ident == thread_ident:
+            return thread.native_id
+    return None
+
+
+def _runqueue_wait(path: Optional[str]) -> Optional[float]:
+    """Seconds the thread has waited for a CPU so far (Linux schedstat), None if unknown."""
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class _Samples:
     """What the sampler saw during one stall, keyed by the stall's start mark."""
 
-    def __init__(self, mark: float):
+    def __init__(self, mark: float, runqueue: Optional[float]):
         self.mark = mark
+        self.runqueue = runqueue  # run-queue wait read shortly before the stall began
         self.stacks: Counter = Counter()
         self.tasks: Counter = Counter()
         self.order: dict[tuple[Frame, ...], int] = {}  # stack -> index of latest sighting
@@ -97,15 +180,15 @@ class LoopWatcher:
     def __init__(self, loop, threshold_ms: float, on_stall: OnStall, *, mode: str = "auto"):
         if threshold_ms <= 0:
             raise ValueError("threshold_ms must be positive")
-        if mode not in ("auto", "selector", "heartbeat"):
-            raise ValueError("mode must be 'auto', 'selector' or 'heartbeat'")
+        if mode not in ("auto", "handle", "heartbeat"):
+            raise ValueError("mode must be 'auto', 'handle' or 'heartbeat'")
         self._loop = loop
         self._threshold = threshold_ms / 1000.0
         self._on_stall = on_stall
         self._requested_mode = mode
         self.mode: Optional[str] = None  # the mode in use once started
         self._active = False
-        # Selector mode: when the loop last left select (None while it waits in select).
+        # Handle mode: when the running callback started (None between callbacks).
         # Heartbeat mode: when the pending heartbeat was due.
         self._mark: Optional[float] = None
         self._lock = threading.Lock()
@@ -113,10 +196,8 @@ class LoopWatcher:
         self._stop_event = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._loop_thread_id: Optional[int] = None
-        self._selector = None
-        self._wrapper = None
-        self._selector_had_own = False
-        self._selector_original = None
+        self._schedstat: Optional[str] = None
+        self._readings: deque = deque(maxlen=8)  # (mark seen, when, run-queue wait)
         self._heartbeat = None
         self._error_logged = False
 
@@ -126,16 +207,23 @@ class LoopWatcher:
         if self._active:
             return
         self._loop_thread_id = getattr(self._loop, "_thread_id", None) or threading.get_ident()
-        self._active = True
+        native = _native_id(self._loop_thread_id)
+        self._schedstat = f"/proc/self/task/{native}/schedstat" if native is not None else None
+        first_reading = _runqueue_wait(self._schedstat)
+        if first_reading is None:
+            self._schedstat = None
+        else:  # a baseline for a stall that comes before the watch thread's first poll
+            self._readings.append((None, time.monotonic(), first_reading))
         self._stop_event.clear()
         with self._lock:
             self._samples = None
-        selector = getattr(self._loop, "_selector", None)
-        if self._requested_mode != "heartbeat" and callable(getattr(selector, "select", None)):
-            self._wrap_selector(selector)
-        elif self._requested_mode == "selector":
-            self._active = False
-            raise RuntimeError("this event loop has no Python selector to watch")
+        use_handles = isinstance(self._loop, asyncio.BaseEventLoop)
+        if self._requested_mode == "handle" and not use_handles:
+            raise RuntimeError("this event loop does not run asyncio.events.Handle callbacks")
+        self._active = True
+        if self._requested_mode != "heartbeat" and use_handles:
+            self.mode = "handle"
+            _register(self._loop, self)
         else:
             self._start_heartbeat()
         self._thread = threading.Thread(target=self._sample_loop, name="sqlaguard-loopwatch",
@@ -150,53 +238,12 @@ class LoopWatcher:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         self._thread = None
-        self._unwrap_selector()
+        if self.mode == "handle":
+            _unregister(self._loop, self)
         self._stop_heartbeat()
         self._mark = None
         with self._lock:
             self._samples = None  # drop task references
-
-    # --- selector mode -----------------------------------------------------------
-
-    def _wrap_selector(self, selector) -> None:
-        original = selector.select
-        threshold = self._threshold
-        monotonic = time.monotonic
-
-        def select(timeout=None):
-            if self._active:
-                mark = self._mark
-                if mark is not None:
-                    busy = monotonic() - mark
-                    if busy >= threshold:
-                        self._deliver(mark, busy)
-                self._mark = None
-                try:
-                    return original(timeout)
-                finally:
-                    self._mark = monotonic()
-            return original(timeout)
-
-        self._selector = selector
-        self._selector_original = original
-        self._selector_had_own = "select" in vars(selector)
-        self._wrapper = select
-        selector.select = select
-        self.mode = "selector"
-        # start() runs on the loop thread, usually inside a callback: the loop is busy.
-        self._mark = monotonic() if threading.get_ident() == self._loop_thread_id else None
-
-    def _unwrap_selector(self) -> None:
-        selector, wrapper = self._selector, self._wrapper
-        self._selector = self._wrapper = None
-        if selector is None:
-            return
-        # If someone wrapped select over ours, ours stays in their chain, inert.
-        if vars(selector).get("select") is wrapper:
-            if self._selector_had_own:
-                selector.select = self._selector_original
-            else:
-                del selector.select
 
     # --- heartbeat mode ----------------------------------------------------------
 
@@ -222,7 +269,7 @@ class LoopWatcher:
         now = time.monotonic()
         due = self._mark
         if due is not None and now - due >= self._threshold:
-            self._deliver(due, now - due)
+            self._deliver(due, now - due, None)
         self._mark = now + self._interval()
         self._heartbeat = self._loop.call_later(self._interval(), self._beat)
 
@@ -242,18 +289,17 @@ class LoopWatcher:
 
     def _sample_loop(self) -> None:
         calm = _clamp(self._threshold / 4, 0.002, 0.25)
-        sample_after = self._threshold / 4
-        sample_every = _clamp(self._threshold / 20, 0.001, 0.05)
+        sample_after = self._threshold / 2
+        sample_every = _clamp(self._threshold / 10, 0.001, 0.05)
         delay = calm
         monotonic = time.monotonic
         while not self._stop_event.wait(delay):
             mark = self._mark
-            if mark is None:
-                delay = calm
-                continue
-            busy = monotonic() - mark
-            if busy < sample_after:
-                delay = _clamp(sample_after - busy, 0.001, calm)
+            now = monotonic()
+            if mark is None or now - mark < sample_after:
+                if self._schedstat is not None:
+                    self._readings.append((mark, now, _runqueue_wait(self._schedstat)))
+                delay = calm if mark is None else _clamp(sample_after - (now - mark), 0.001, calm)
                 continue
             self._take_sample(mark)
             delay = sample_every
@@ -269,16 +315,38 @@ class LoopWatcher:
             return
         with self._lock:
             if self._samples is None or self._samples.mark != mark:
-                self._samples = _Samples(mark)
+                self._samples = _Samples(mark, self._baseline_for(mark))
             self._samples.add(stack, task)
+
+    def _baseline_for(self, mark: float) -> Optional[float]:
+        """The latest run-queue reading certainly taken before the stall marked ``mark``."""
+        for seen_mark, at, waited in reversed(self._readings):
+            if seen_mark != mark or at < mark:
+                return waited
+        return None
 
     # --- reporting (loop thread) -------------------------------------------------
 
-    def _deliver(self, mark: float, duration: float) -> None:
+    def _own_time(self, samples: _Samples, end: float) -> float:
+        """The stall's duration without the time the thread waited for a CPU.
+
+        The baseline was read by the watch thread before the stalled callback began (at
+        most one poll interval, threshold/4, earlier): the estimate errs towards less
+        own time, i.e. towards not reporting, by at most that interval's wait."""
+        duration = end - samples.mark
+        now_waited = _runqueue_wait(self._schedstat)
+        if samples.runqueue is None or now_waited is None:
+            return duration
+        return duration - (now_waited - samples.runqueue)
+
+    def _deliver(self, mark: float, duration: float, handle) -> None:
         with self._lock:
             samples = self._samples if self._samples is not None and self._samples.mark == mark else None
             self._samples = None
+        if samples is not None and self._own_time(samples, mark + duration) < self._threshold:
+            return  # the OS, not the app, kept the loop thread off the CPU
         frames, task = samples.best() if samples is not None else ([], None)
+        task = _task_of(handle) or task
         try:
             self._on_stall(duration * 1000.0, frames, task)
         except Exception:

@@ -14,14 +14,16 @@ _NAMES = ("create_engine", "engine_from_config")
 class SyncEngineInAsyncApp(Rule):
     code = "SQA101"
     name = "sync-engine-in-async-app"
-    message = "sync `{}()` in an async app ({}): its queries block the event loop; use `create_async_engine()`"
+    message = "sync `create_engine()` in an async app: its queries block the event loop; use `create_async_engine()`"
+    detail = "sync `{}()` in an async app ({}): its queries block the event loop; use `create_async_engine()`"
     explain = """\
 What it does: flags `sqlalchemy.create_engine(...)` / `engine_from_config(...)` (any import alias,
 also SQLModel's `create_engine`) in a module that also uses async SQLAlchemy
 (`sqlalchemy.ext.asyncio`) or defines `async def` route handlers, or whose module-level engine is
 used from an `async def` anywhere in the project (`engine.connect()`, a `sessionmaker` bound to it).
 Alembic's env.py and migration scripts are not flagged, nor a module that is sync throughout (a
-sync CLI, seed script or worker inside an async project), nor `AsyncEngine(create_engine(...))`.
+sync CLI, seed script or worker inside an async project), nor an engine made inside a sync `def`
+(a helper, a test fixture), nor `AsyncEngine(create_engine(...))`.
 
 Why it breaks: a sync engine's driver does blocking socket IO. Used from a coroutine, every query
 stops the event loop and every other request waits for it; under load the app serialises to one
@@ -85,6 +87,18 @@ app = FastAPI()
 def items():
     with SessionLocal() as session:
         return session.execute(text("select 1")).all()
+""",
+        """\
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+@pytest.fixture
+def sync_engine():
+    engine = create_engine("sqlite://")  # a sync fixture for the sync tests
+    yield engine
+    engine.dispose()
 """,
     )
     invalid = (
@@ -151,6 +165,9 @@ async def nightly_cleanup():
             return
         if kind not in SYNC_ENGINE_FUNCTIONS or id(node) in self._wrapped:
             return
+        function = self.ctx.function
+        if function is not None and not function.is_async:
+            return  # made and used inside a sync function (a helper, a test fixture): sync code
         if is_migration(self.ctx.path, self.ctx.facts):
             return
         name = self._assigned.get(id(node))
@@ -158,7 +175,7 @@ async def nightly_cleanup():
             return
         reason = self._async_module() or self._used_from_async(node)
         if reason:
-            self.report(node, self.message.format(kind[3:], reason))
+            self.report(node, self.detail.format(kind[3:], reason))
 
     def _async_module(self) -> str:
         if self._context is None:

@@ -16,7 +16,8 @@ _POOL_MODULES = ("sqlalchemy.", "sqlalchemy.pool.", "sqlalchemy.pool.impl.")
 class SyncPoolWithAsyncEngine(Rule):
     code = "SQA103"
     name = "sync-pool-with-async-engine"
-    message = "pool class {} cannot be used with an async engine; use AsyncAdaptedQueuePool (the default) or NullPool"
+    message = "QueuePool / SingletonThreadPool cannot be used with an async engine; use AsyncAdaptedQueuePool (the default) or NullPool"
+    detail = "pool class {} cannot be used with an async engine; use AsyncAdaptedQueuePool (the default) or NullPool"
     explain = """\
 What it does: flags `create_async_engine(..., poolclass=QueuePool)` and `poolclass=SingletonThreadPool`
 (any import form, also `async_engine_from_config`, also a project subclass of those pools).
@@ -103,7 +104,7 @@ engine = create_async_engine("postgresql+asyncpg://app@db/app", poolclass=POOL) 
             return
         pool = self._sync_pool(self.ctx.value(poolclass))
         if pool is not None:
-            self.report(node, self.message.format(pool))
+            self.report(node, self.detail.format(pool))
 
     def _sync_pool(self, value, depth: int = 0) -> Optional[str]:
         """The SQLAlchemy thread pool class a value is, or a project subclass of, if any."""

@@ -19,7 +19,8 @@ _CACHES = frozenset({"functools.lru_cache", "functools.cache", "async_lru.alru_c
 class EnginePerRequest(Rule):
     code = "SQA104"
     name = "engine-per-request"
-    message = "`{}()` inside a {}: a new engine and connection pool on every request; create it once at module level"
+    message = "engine created inside a route handler or dependency: a new connection pool on every request; create it once"
+    detail = "`{}()` inside a {}: a new engine and connection pool on every request; create it once at module level"
     explain = """\
 What it does: flags `create_engine` / `create_async_engine` (and the `*_from_config` forms) called
 inside a route handler, or inside a function FastAPI calls per request as a dependency
@@ -208,7 +209,7 @@ def orders(db: TenantDB = Depends()):
             if where is None:
                 where = self._judged[id(definition[0])] = self._runs_per_request(*definition)
             if where:
-                self.report(node, self.message.format(kind[3:], where))
+                self.report(node, self.detail.format(kind[3:], where))
                 return
 
     def _runs_per_request(self, node: cst.FunctionDef, scope, depth: int) -> str:

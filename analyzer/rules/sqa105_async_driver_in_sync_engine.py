@@ -15,7 +15,8 @@ _WRAPPERS = frozenset({"type:AsyncEngine"})
 class AsyncDriverInSyncEngine(Rule):
     code = "SQA105"
     name = "async-driver-in-sync-engine"
-    message = ("sync `{}()` given the async driver `{}`: its first query fails with MissingGreenlet; "
+    message = "sync engine given an async driver URL (+asyncpg, +aiosqlite, ...): its first query fails with MissingGreenlet"
+    detail = ("sync `{}()` given the async driver `{}`: its first query fails with MissingGreenlet; "
                "use `create_async_engine()`, or a sync driver for a sync engine")
     explain = """\
 What it does: flags a sync engine (`create_engine`, `engine_from_config`, SQLModel's `create_engine`)
@@ -125,7 +126,7 @@ def engine_for(config: dict):
             return
         _, driver = split_scheme(scheme)
         if driver in ASYNC_ONLY_DRIVERS and not self._wrapped_later(node):
-            self.report(node, mask_urls(self.message.format(kind[3:], scheme)))
+            self.report(node, mask_urls(self.detail.format(kind[3:], scheme)))
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if isinstance(node.value, cst.Call) and self.ctx.scope.kind == "module":

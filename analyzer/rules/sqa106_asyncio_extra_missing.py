@@ -53,7 +53,8 @@ def _declares_greenlet(meta: ProjectMeta) -> Optional[bool]:
 class AsyncioExtraMissing(Rule):
     code = "SQA106"
     name = "asyncio-extra-missing"
-    message = ("the project imports sqlalchemy.ext.asyncio but its declared dependencies ({}) name neither "
+    message = "sqlalchemy.ext.asyncio used but the declared dependencies name neither `sqlalchemy[asyncio]` nor `greenlet`"
+    detail = ("the project imports sqlalchemy.ext.asyncio but its declared dependencies ({}) name neither "
                "`sqlalchemy[asyncio]` nor `greenlet`: SQLAlchemy 2.1 no longer installs greenlet (2.0 only on "
                "some platforms), and the first query fails with \"" + _ERROR + "\"; declare `sqlalchemy[asyncio]`")
     explain = """\
@@ -176,4 +177,4 @@ from sqlalchemy.ext.asyncio import create_async_engine  # error: SQA106
         self._done = True
         files = sorted({os.path.relpath(r.source, self._meta.root) for r in self._meta.requirements}) \
             if self._meta.root else []
-        self.report(node, self.message.format(", ".join(files) or "pyproject.toml"))
+        self.report(node, self.detail.format(", ".join(files) or "pyproject.toml"))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..coroutines import call_text, coroutine_call, misuse_of_name
+from ..coroutines import COROUTINE_ATTRS, call_text, coroutine_call, misuse_of_name
 from ..rule import Rule
 
 
@@ -12,8 +12,9 @@ class MissingAwait(Rule):
     message = "coroutine never awaited"
     explain = """\
 What it does: flags a call that makes a coroutine and is not awaited: an AsyncSession coroutine
-method (`execute`, `scalars`, `get`, `commit`, `refresh`, `delete`, `close`, ...), an AsyncConnection
-one, `AsyncEngine.dispose()`, or one of the project's own plain `async def` functions or methods
+method (`execute`, `scalars`, `get`, `commit`, `refresh`, `delete`, `close`, ..., and `exec` on
+SQLModel's AsyncSession), an AsyncConnection one, `AsyncEngine.dispose()`, or one of the project's
+own plain `async def` functions or methods
 (also imported from another module, or called as `self.method()` / `repo.method()` where the class
 is known) when its result is
   * dropped (the call is a statement of its own),
@@ -108,6 +109,26 @@ async def save(session, obj):
 def handler(session, obj):
     save(session, obj)  # behind an unknown decorator: the analyzer cannot tell what the call gives
 """,
+        """\
+class Connection:
+    async def _connect(self):
+        return self
+
+    def __await__(self):
+        return self._connect().__await__()  # delegating to the coroutine's own protocol
+
+
+async def auth_flow(request):
+    while True:
+        response = yield request  # an async generator, though no `yield` stands alone
+        request = response
+
+
+async def send(request):
+    flow = auth_flow(request)
+    request = await flow.__anext__()
+    return request
+""",
     )
     invalid = (
         """\
@@ -171,6 +192,14 @@ async def delete_user(session: AsyncSession, user_id: int):
         return None
     await session.delete(user)
 """,
+        """\
+from fastapi import Depends
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+async def read_heroes(session: AsyncSession = Depends(get_session)):
+    return session.exec(select(Hero)).all()  # error: SQA202
+""",
     )
 
     def visit_Expr(self, node: cst.Expr) -> None:
@@ -191,7 +220,7 @@ async def delete_user(session: AsyncSession, user_id: int):
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         value = node.value
-        if isinstance(value, cst.Call) and self._coroutine(value):
+        if isinstance(value, cst.Call) and node.attr.value not in COROUTINE_ATTRS and self._coroutine(value):
             attr = node.attr.value
             self.report(value, f"`{call_text(value)}` is not awaited before `.{attr}`: "
                                f"'coroutine' object has no attribute '{attr}'")

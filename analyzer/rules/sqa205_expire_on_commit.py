@@ -43,7 +43,7 @@ SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
-SessionLocal = async_sessionmaker()
+SessionLocal: async_sessionmaker[AsyncSession] = async_sessionmaker()
 SessionLocal.configure(bind=engine, expire_on_commit=False)
 
 LegacyLocal = sessionmaker(bind=engine, class_=AsyncSession, expire_on_commit=False)
@@ -103,6 +103,12 @@ async def lifespan(app: FastAPI):
     def visit_Assign(self, node: cst.Assign) -> None:
         if isinstance(node.value, cst.Call) and len(node.targets) == 1:
             target = dotted_name(node.targets[0].target)
+            if target:
+                self._assigned[node.value] = target
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if isinstance(node.value, cst.Call):
+            target = dotted_name(node.target)
             if target:
                 self._assigned[node.value] = target
 

@@ -165,6 +165,16 @@ def create_app() -> FastAPI:
             if self.ctx.kind(node.value) == K.ASYNC_SESSION:
                 self.report(node.value)
 
+    def visit_Call(self, node: cst.Call) -> None:
+        # setattr(app.state, "db", session)
+        func = node.func
+        if isinstance(func, cst.Name) and func.value == "setattr" and len(node.args) == 3:
+            holder = node.args[0].value
+            if (isinstance(holder, cst.Attribute) and holder.attr.value == "state"
+                    and self._is_app_state(cst.Attribute(value=holder, attr=cst.Name("x")))
+                    and self.ctx.kind(node.args[2].value) == K.ASYNC_SESSION):
+                self.report(node.args[2].value)
+
     def visit_Yield(self, node: cst.Yield) -> None:
         value = node.value
         if not isinstance(value, cst.Dict) or not self._functions:

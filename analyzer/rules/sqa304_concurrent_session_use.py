@@ -5,13 +5,13 @@ from typing import Optional
 
 import libcst as cst
 
-from ..lifecycle import coroutine_sessions
+from ..lifecycle import coroutine_sessions, session_key
 from ..rule import Rule
 from ..traverse import children
 
 _GATHER = ("asyncio.gather",)
 _SPAWN = ("asyncio.create_task", "asyncio.ensure_future", "asyncio.tasks.create_task", "asyncio.tasks.ensure_future")
-_TASK_GROUP = ("asyncio.TaskGroup", "asyncio.taskgroups.TaskGroup")
+_TASK_GROUP = ("asyncio.TaskGroup", "asyncio.taskgroups.TaskGroup", "anyio.create_task_group")
 
 
 @dataclass
@@ -162,7 +162,8 @@ async def login(session: AsyncSession, user):
         super().__init__(ctx)
         self._functions: list[_Function] = []
         self._groups: list[_Group] = []
-        self._assigned_to: Optional[tuple[cst.BaseExpression, str]] = None
+        self._assigning: list[Optional[str]] = []
+        self._comprehensions = 0
         self._arms: set[int] = set()
 
     # ---- structure ---------------------------------------------------------------------------
@@ -216,9 +217,21 @@ async def login(session: AsyncSession, user):
             self._groups.pop()
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        # a task made anywhere in the assigned value (`tasks = [create_task(...) for ...]`) is kept by that name
         target = node.targets[0].target if len(node.targets) == 1 else None
-        if isinstance(target, cst.Name) and isinstance(node.value, cst.Call):
-            self._assigned_to = (node.value, target.value)
+        self._assigning.append(target.value if isinstance(target, cst.Name) else None)
+
+    def leave_Assign(self, node: cst.Assign) -> None:
+        self._assigning.pop()
+
+    def visit_ListComp(self, node) -> None:
+        self._comprehensions += 1
+
+    def leave_ListComp(self, node) -> None:
+        self._comprehensions -= 1
+
+    visit_SetComp = visit_GeneratorExp = visit_ListComp
+    leave_SetComp = leave_GeneratorExp = leave_ListComp
 
     # ---- uses --------------------------------------------------------------------------------
     def visit_Await(self, node: cst.Await) -> None:
@@ -243,8 +256,9 @@ async def login(session: AsyncSession, user):
         if attr == "gather":
             if self.ctx.external_name(func) in _GATHER:
                 self._gather(node)
-        elif attr == "create_task" and isinstance(func, cst.Attribute) and self._in_group(func.value):
-            self._group_task(node)
+        elif attr in ("create_task", "start_soon") and isinstance(func, cst.Attribute) \
+                and (group := self._group(func.value)):
+            self._group_task(node, group)
         elif attr in ("create_task", "ensure_future") and self._functions:
             if self.ctx.external_name(func) in _SPAWN:
                 self._spawn(node)
@@ -268,16 +282,26 @@ async def login(session: AsyncSession, user):
                     return
                 seen.add(key)
 
-    def _in_group(self, owner: cst.BaseExpression) -> bool:
-        return (isinstance(owner, cst.Name) and bool(self._groups) and self._groups[-1] is not None
-                and self._groups[-1].name == owner.value)
+    def _group(self, owner: cst.BaseExpression) -> Optional[_Group]:
+        if isinstance(owner, cst.Name):
+            for group in reversed(self._groups):
+                if group is not None and group.name == owner.value:
+                    return group
+        return None
 
-    def _group_task(self, node: cst.Call) -> None:
+    def _group_task(self, node: cst.Call, group: _Group) -> None:
         if not node.args:
             return
-        group = self._groups[-1]
         times = 2 if self._functions and self._functions[-1].loops > group.loops else 1
-        for key in coroutine_sessions(self.ctx, node.args[0].value):
+        first = node.args[0].value
+        if node.func.attr.value == "start_soon":  # anyio: tg.start_soon(func, *args)
+            target = self.ctx.project_function(first)
+            if target is None or not target.is_async:
+                return
+            keys = [k for a in node.args[1:] if not a.star and (k := session_key(self.ctx, a.value))]
+        else:
+            keys = coroutine_sessions(self.ctx, first)
+        for key in keys:
             group.uses[key] = group.uses.get(key, 0) + times
             if group.uses[key] >= 2 and key not in group.reported:
                 group.reported.add(key)
@@ -288,8 +312,12 @@ async def login(session: AsyncSession, user):
         if not node.args:
             return
         function = self._functions[-1]
-        name = self._assigned_to[1] if self._assigned_to and self._assigned_to[0] is node else None
+        name = self._assigning[-1] if self._assigning else None
         for key in coroutine_sessions(self.ctx, node.args[0].value):
+            if self._comprehensions:
+                self.report(node, f"every task made by this comprehension is given `{key}`: they run "
+                                  "concurrently on one AsyncSession")
+                return
             if self._overlaps(function, key):
                 self.report(node, f"a task given `{key}` is started while another task using it may still "
                                   "be running: an AsyncSession is not safe for concurrent use")

@@ -13,6 +13,7 @@ from ..traverse import children
 from ..values import Call, Param, Ref, Subscript
 from ..versions import pinned_fastapi
 
+_BACKGROUND_TASK = ("starlette.background.BackgroundTask", "fastapi.background.BackgroundTask")
 _SPAWN = ("asyncio.create_task", "asyncio.ensure_future", "asyncio.tasks.create_task", "asyncio.tasks.ensure_future")
 
 
@@ -22,6 +23,7 @@ class _Function:
     scoped: Optional[frozenset[str]] = None  # request-scoped session parameters, found lazily
     spawned: list[tuple[cst.Call, str, Optional[str]]] = field(default_factory=list)  # (call, session, task name)
     awaited: set[str] = field(default_factory=set)  # names awaited or returned somewhere in the body
+    waits: bool = False  # awaits asyncio.gather/wait: tasks kept in a list may be awaited there
 
 
 class SessionOutlivesRequest(Rule):
@@ -32,7 +34,8 @@ class SessionOutlivesRequest(Rule):
 What it does: flags the request-scoped session (a parameter injected with `Depends`) handed to
 work that outlives the request: a fire-and-forget `asyncio.create_task(...)` /
 `asyncio.ensure_future(...)` (a task never awaited in the handler), and
-`background_tasks.add_task(func, session)` where the project pins FastAPI 0.106-0.117 (from its
+`background_tasks.add_task(func, session)` or `Response(background=BackgroundTask(func, session))`
+where the project pins FastAPI 0.106-0.117 (from its
 pyproject, requirements or lock file): those versions close yield-dependencies before background
 tasks run. From 0.118 FastAPI runs background tasks before closing dependencies, so `add_task` is
 not flagged for open or newer constraints.
@@ -162,7 +165,7 @@ async def get_cache(db: AsyncSession = Depends(get_db)):
     def __init__(self, ctx):
         super().__init__(ctx)
         self._functions: list[_Function] = []
-        self._assigned_to: Optional[tuple[cst.BaseExpression, str]] = None
+        self._assigning: list[Optional[str]] = []
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._functions.append(_Function(node))
@@ -170,19 +173,25 @@ async def get_cache(db: AsyncSession = Depends(get_db)):
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         function = self._functions.pop()
         for call, key, name in function.spawned:
-            if name is None or name not in function.awaited:
+            if (name is None and not function.waits) or (name is not None and name not in function.awaited):
                 self.report(call, f"the request's session `{key}` is handed to a task nobody awaits: the "
                                   "dependency closes it when the response is sent, while the task still uses it; "
                                   "pass ids and open a new session in the task")
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        # a task made anywhere in the assigned value (`tasks = [create_task(...) for ...]`) is kept by that name
         target = node.targets[0].target if len(node.targets) == 1 else None
-        if isinstance(target, cst.Name) and isinstance(node.value, cst.Call):
-            self._assigned_to = (node.value, target.value)
+        self._assigning.append(target.value if isinstance(target, cst.Name) else None)
+
+    def leave_Assign(self, node: cst.Assign) -> None:
+        self._assigning.pop()
 
     def visit_Await(self, node: cst.Await) -> None:
         if self._functions and self._functions[-1].spawned:
-            self._functions[-1].awaited.update(_names_in(node.expression))
+            function = self._functions[-1]
+            function.awaited.update(_names_in(node.expression))
+            if _waits_for_collection(node.expression):
+                function.waits = True
 
     def visit_Return(self, node: cst.Return) -> None:
         if self._functions and self._functions[-1].spawned and node.value is not None:
@@ -199,6 +208,9 @@ async def get_cache(db: AsyncSession = Depends(get_db)):
         elif attr == "add_task" and isinstance(func, cst.Attribute):
             if self.ctx.kind(func.value) == "BackgroundTasks":
                 self._background(node)
+        elif attr == "BackgroundTask":  # `Response(background=BackgroundTask(func, db))` runs at the same time
+            if self.ctx.external_name(func) in _BACKGROUND_TASK:
+                self._background(node)
 
     def _spawn(self, node: cst.Call) -> None:
         function = self._functions[-1]
@@ -207,7 +219,7 @@ async def get_cache(db: AsyncSession = Depends(get_db)):
         scoped = self._scoped(function)
         if not scoped:
             return
-        name = self._assigned_to[1] if self._assigned_to and self._assigned_to[0] is node else None
+        name = self._assigning[-1] if self._assigning else None
         for key in coroutine_sessions(self.ctx, node.args[0].value):
             if key in scoped:
                 function.spawned.append((node, key, name))
@@ -256,6 +268,14 @@ async def get_cache(db: AsyncSession = Depends(get_db)):
             return any(isinstance(extra, Call) and index.kind(extra.func) == "fn:Depends"
                        for extra in annotation.items[1:])
         return False
+
+
+def _waits_for_collection(expr: cst.BaseExpression) -> bool:
+    if not isinstance(expr, cst.Call):
+        return False
+    func = expr.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return name in ("gather", "wait")
 
 
 def _names_in(expr: cst.BaseExpression) -> set[str]:

@@ -168,7 +168,7 @@ def test_unparsable_file_is_named_and_the_rest_still_scanned(tmp_path):
     write(tmp_path, "c_latin1.py", b"x = '\xff\xfe'\n", mode="wb")
     proc = run_cli("check", ".", "--select", "SQA1", "-q", "--no-cache", cwd=tmp_path)
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("a_broken.py:1:") and "SQA000 cannot parse" in lines[0]
+    assert lines[0].startswith("a_broken.py:") and "SQA000 cannot parse" in lines[0]
     assert lines[1].startswith("c_latin1.py:1:1: SQA000 cannot parse")
     assert proc.returncode == 1
     proc = run_cli("check", ".", "--select", "SQA2", "-q", "--no-cache", cwd=tmp_path)

@@ -83,3 +83,43 @@ def test_pipfile_lock_and_requirements_lock(tmp_path):
 def test_malformed_lock_is_ignored(tmp_path):
     root = _project(tmp_path, {"poetry.lock": "[[package]\nname = ", "requirements.txt": "fastapi==0.110.0\n"})
     assert pinned_fastapi(load_project_meta(root)) == "fastapi==0.110.0"
+
+
+APP = '''\
+from fastapi import BackgroundTasks, Depends, FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+engine = create_async_engine("sqlite+aiosqlite:///./app.db")
+SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
+app = FastAPI()
+
+
+async def get_db():
+    async with SessionLocal() as session:
+        yield session
+
+
+async def audit(session: AsyncSession, note: str):
+    await session.commit()
+
+
+@app.post("/notes")
+async def create_note(note: str, background_tasks: BackgroundTasks, db: AsyncSession = Depends(get_db)):
+    background_tasks.add_task(audit, db, note)
+    return {"ok": True}
+'''
+
+
+@pytest.mark.parametrize("requirement,flagged", [
+    ("fastapi==0.110.0", True), ("fastapi~=0.117.0", True), ("fastapi==0.118.0", False), ("fastapi>=0.100", False),
+])
+def test_cli_verdict_follows_the_projects_fastapi_pin(tmp_path, requirement, flagged):
+    """The same code, scanned by the real CLI: flagged only where the project pins 0.106-0.117."""
+    from clitools import run_cli
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.py").write_text(APP)
+    (tmp_path / "requirements.txt").write_text(f"{requirement}\nsqlalchemy[asyncio]>=2.0\naiosqlite\n")
+    proc = run_cli("check", ".", "--select", "SQA305", "--format", "json", "--no-cache", "--exit-zero", cwd=tmp_path)
+    found = [(f["path"], f["line"]) for f in json.loads(proc.stdout)]
+    line = 1 + [i for i, text in enumerate(APP.splitlines()) if "add_task" in text][0]
+    assert found == ([(os.path.join("app", "main.py"), line)] if flagged else [])

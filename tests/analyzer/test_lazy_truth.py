@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conftest import ROOT
+from clitools import ROOT
 from expectations import expected_in_text
 
 # A failed lazy load leaves the driver's cursor coroutine unawaited: expected in the failing cases.
