@@ -135,7 +135,9 @@ def test_new_file_making_an_import_ambiguous_is_noticed(tmp_path):
     before, _, _ = scan(root, select="SQA201")
     assert "app/reports.py" in {p for p, _, _, _ in before}
     # an equally near second `database` module: the index can no longer tell which one is meant
-    write_project(root, {"app/legacy/database.py": "SessionLocal = None\n"})
+    os.makedirs(os.path.join(root, "app", "legacy"))
+    with open(os.path.join(root, "app", "legacy", "database.py"), "w") as handle:
+        handle.write("SessionLocal = None\n")
     after, stats, _ = scan(root, select="SQA201")
     fresh, _, _ = scan(root, "--no-cache", select="SQA201")
     assert after == fresh
