@@ -11,7 +11,8 @@ paths) and no findings.
    the words in `_TRIGGER`: the libraries the rules know (`sqlalchemy`, `sqlmodel`, `fastapi`,
    `starlette`), `async`/`await` (every rule about async context needs an `async def`), and
    the blocking calls SQA502 knows by library name (`sleep`, `requests`, `urlopen`, `httpx`,
-   `psycopg`, `sqlite3`, `pymysql`, `MySQLdb`). A file with none of these words can only meet an
+   `psycopg`, `sqlite3`, `pymysql`, `MySQLdb`), and ORM model declarations (`relationship`,
+   `mapped_column`, `Mapped[`, `Column(`), because the model index (models.py) is project-wide. A file with none of these words can only meet an
    AsyncSession, an engine, a factory, a route decorator... through an import of a project
    module: step 3.
 2. Facts, forward: every project module a relevant file imports is relevant too (transitively),
@@ -43,7 +44,10 @@ from .index import _dotted_suffixes
 from .values import Ref
 
 _TRIGGERS = (b"sqlalchemy", b"sqlmodel", b"fastapi", b"starlette", b"async", b"await", b"sleep", b"requests",
-             b"urlopen", b"httpx", b"psycopg", b"sqlite3", b"pymysql", b"MySQLdb")
+             b"urlopen", b"httpx", b"psycopg", b"sqlite3", b"pymysql", b"MySQLdb",
+             # ORM model code written against re-exported names (`from app.db import Base, relationship`):
+             # the model index is project-wide, so such a module counts even if nothing imports it
+             b"relationship", b"mapped_column", b"Mapped[", b"Column(")
 _IMPORT = re.compile(
     rb"(?:^|[;:])[ \t]*(?:from[ \t]+(\.*)[ \t]*([\w.]*)[ \t]+import[ \t]*(\([^)]*\)|[^\n;#]*)"
     rb"|import[ \t]+([^\n;#]*))", re.M)
