@@ -8,14 +8,15 @@ from . import probe_app
 
 
 @asynccontextmanager
-async def probe(database_url: str, monitored: bool = True, raise_app_exceptions: bool = False, **options):
+async def probe(database_url: str, monitored: bool = True, raise_app_exceptions: bool = False,
+                http_middleware: bool = False, **options):
     from sqlaguard.runtime import install
 
     # Loop stalls (SQR501) have their own tests; here a stall from a loaded test machine would
     # only add noise to checks that are not about it.
     if "select" not in options:
         options.setdefault("ignore", ["SQR501"])
-    app, engine = probe_app.build(database_url)
+    app, engine = probe_app.build(database_url, http_middleware=http_middleware)
     async with app.router.lifespan_context(app):
         monitor = install(app, engine, **options) if monitored else None
         try:
