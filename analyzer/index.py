@@ -39,6 +39,7 @@ class ProjectIndex:
             for suffix in _dotted_suffixes(path):
                 self._by_suffix.setdefault(suffix, []).append(path)
         self._kinds: dict[Value, Optional[str]] = {}
+        self._pass: Optional[dict[Value, Optional[str]]] = None  # memo of the evaluation under way
         self._extensions: dict[str, object] = {}
 
     def extension(self, name: str, factory):
@@ -129,7 +130,12 @@ class ProjectIndex:
         if cached is not _MISSING:
             return cached
         self._kinds[value] = None  # cycle guard
-        result = self._kind(value, 0)
+        # a fresh inner memo per top-level value: its reads (tracking.py) then belong to it alone
+        outer, self._pass = self._pass, {}
+        try:
+            result = self._kind(value, 0)
+        finally:
+            self._pass = outer
         self._kinds[value] = result
         return result
 
@@ -139,7 +145,22 @@ class ProjectIndex:
         cached = self._kinds.get(value, _MISSING)
         if cached is not _MISSING:
             return cached
-        return self._kind(value, depth + 1)
+        # Within one evaluation every inner value is computed once: without this, mutually recursive
+        # project functions (fastapi's own dependency helpers) made the evaluation exponential.
+        memo = self._pass
+        owner = memo is None
+        if owner:
+            memo = self._pass = {}
+        try:
+            seen = memo.get(value, _MISSING)
+            if seen is not _MISSING:
+                return seen
+            memo[value] = None  # cycle guard
+            result = memo[value] = self._kind(value, depth + 1)
+            return result
+        finally:
+            if owner:
+                self._pass = None
 
     def _kind(self, value: Value, depth: int) -> Optional[str]:
         if isinstance(value, Ref):

@@ -177,6 +177,8 @@ def _run(paths, config, selected, project_root, force_exclude, jobs, use_cache, 
         entry = manifest.get(path)
         return entry if entry is not None and entry.key == keys[path] else None
 
+    mark = _Timer(stats)
+    mark("read")
     scans = {p: (e.scan if (e := same(p)) is not None else scan(d)) for p, d in datas.items()}
     del datas
     pf = Prefilter(scans)
@@ -217,14 +219,17 @@ def _run(paths, config, selected, project_root, force_exclude, jobs, use_cache, 
     def index_facts() -> dict[str, Any]:
         return {p: facts.get(p) or ModuleFacts(p) for p in scans}
 
+    mark("prefilter")
     try:
         obtain(relevant)
+        mark("facts")
         while prefilter:
             index, _ = tracked_index(index_facts(), meta, loader, MetaResolver())
             new = pf.expand(relevant, InterestingNames(index))
             if not new:
                 break
             obtain(new)
+        mark("expand")
 
         states = {p: (digests.get(p, "!") if p in relevant else "-") for p in scans}
         everything: list[str] = []
@@ -267,6 +272,7 @@ def _run(paths, config, selected, project_root, force_exclude, jobs, use_cache, 
                     read_paths, read_suffixes = reads
                     entry.reads = {p: current(p) for p in read_paths if p != path}
                     entry.reads.update({f"suffix:{s}": current(f"suffix:{s}") for s in read_suffixes})
+        mark("check")
         stats["parsed"] = executor.parses()
         stats["relevant"] = len(relevant)
         stats["workers"] = executor.pool.size if executor.pool is not None else 1
@@ -318,6 +324,18 @@ def _declarations(files: list[str]) -> list[tuple]:
                 break
             directory = parent
     return out
+
+
+class _Timer:
+    """Phase durations into the stats (`t_<phase>`, seconds since the previous mark)."""
+
+    def __init__(self, stats: dict):
+        self.stats, self.last = stats, time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.stats[f"t_{phase}"] = round(now - self.last, 3)
+        self.last = now
 
 
 def _emit(report: Report, entries) -> None:

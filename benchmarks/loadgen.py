@@ -16,7 +16,7 @@ import time
 from urllib.parse import urlsplit
 
 
-async def connection(host, port, paths, offset, deadline, budget, latencies, errors):
+async def connection(host, port, paths, offset, deadline, budget, latencies, errors, broken):
     reader, writer = await asyncio.open_connection(host, port)
     i = offset
     try:
@@ -37,7 +37,7 @@ async def connection(host, port, paths, offset, deadline, budget, latencies, err
             if not 200 <= status < 400:
                 errors[0] += 1
     except (OSError, asyncio.IncompleteReadError):
-        errors[0] += 1
+        broken[0] += 1
     finally:
         writer.close()
 
@@ -45,16 +45,16 @@ async def connection(host, port, paths, offset, deadline, budget, latencies, err
 async def main_async(args, paths):
     url = urlsplit(args.base)
     latencies: list[float] = []
-    errors, budget = [0], [args.max_requests]
+    errors, broken, budget = [0], [0], [args.max_requests]
     started = time.monotonic()
     deadline = started + args.seconds
     await asyncio.gather(*(connection(url.hostname, url.port, paths, n * 7, deadline, budget,
-                                      latencies, errors) for n in range(args.connections)))
+                                      latencies, errors, broken) for n in range(args.connections)))
     elapsed = time.monotonic() - started
     latencies.sort()
     pick = lambda q: 1e3 * latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
     return {"requests": len(latencies), "elapsed_s": elapsed, "rps": len(latencies) / elapsed,
-            "p50_ms": pick(0.50), "p99_ms": pick(0.99), "errors": errors[0]}
+            "p50_ms": pick(0.50), "p99_ms": pick(0.99), "errors": errors[0], "socket_errors": broken[0]}
 
 
 def main() -> int:

@@ -79,6 +79,7 @@ class Server:
         env = dict(os.environ, BENCH_MODE=config, BENCH_APP=app, PYTHONUNBUFFERED="1",
                    BOOKSHOP_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / f'{config}.db'}")
         env.pop("PYTHONASYNCIODEBUG", None)
+        env.pop("SQLAGUARD_RUNTIME", None)  # the refapp's own switch: the launcher wires the monitor
         if config == "asyncio-debug":
             env["PYTHONASYNCIODEBUG"] = "1"
         cmd = [sys.executable, "-m", "uvicorn", "benchmarks.bench_launcher:app",
@@ -145,7 +146,8 @@ def run_wrk(base: str, seconds: float, connections: int, max_requests: int, cpu:
             workdir: Path) -> dict:
     script = workdir / "paths.lua"
     script.write_text(WRK_SCRIPT % (", ".join(f'"{p}"' for p in read_paths()), max_requests))
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+    # --timeout: a slow response on an overloaded machine is latency, not an error.
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "30s",
            "-s", str(script), base + "/"]
     if cpu is not None:
         cmd = ["taskset", "-c", cpu] + cmd
@@ -172,7 +174,8 @@ def parse_wrk(out: str) -> dict:
     elapsed_s = _ms(total.group(2) + total.group(3)) / 1e3
     return {"requests": requests, "elapsed_s": elapsed_s, "rps": requests / elapsed_s,
             "p50_ms": _ms(latency["50"]), "p99_ms": _ms(latency["99"]),
-            "errors": (int(errors.group(1)) if errors else 0) + (sum(map(int, sock.groups())) if sock else 0)}
+            "errors": (int(errors.group(1)) if errors else 0),
+            "socket_errors": sum(map(int, sock.groups())) if sock else 0}
 
 
 def run_loadgen(base: str, seconds: float, connections: int, max_requests: int, cpu: str | None,
@@ -204,6 +207,7 @@ def one_run(config: str, args, workdir: Path, drive) -> dict:
     # Correct routes only: any sqlaguard finding here would be a false positive under load.
     result["findings_logged"] = len(re.findall(r"\bSQR\d{3}\b", log))
     result["log_tail"] = log[-600:] if (result["errors"] or result["findings_logged"]) else ""
+    result.setdefault("socket_errors", 0)
     return result
 
 
@@ -238,6 +242,7 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
                                            for r, b in paired) if paired else None,
             "p99_ratio": statistics.median(r["p99_ms"] / b["p99_ms"] for r, b in paired) if paired else None,
             "errors": sum(r["errors"] for r in results),
+            "socket_errors": sum(r.get("socket_errors", 0) for r in results),
             "findings_logged": sum(r["findings_logged"] for r in results),
             "runs": len(results),
         }
@@ -247,15 +252,16 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
 def markdown(summary: dict, info: dict, args, load: tuple) -> str:
     lines = [
         "| configuration | req/s (median) | req/s range | p50 ms | p99 ms | server CPU ms/req "
-        "| req/s vs none | CPU/req vs none | p99 vs none | errors | findings |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| req/s vs none | CPU/req vs none | p99 vs none | non-2xx | socket errors | findings |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for config, s in summary.items():
         ratio = lambda v: f"{v:.3f}" if v is not None else "-"  # noqa: E731
         lines.append(
             f"| {config} | {s['rps']:.0f} | {s['rps_min']:.0f}-{s['rps_max']:.0f} | {s['p50_ms']:.1f} "
             f"| {s['p99_ms']:.1f} | {s['cpu_ms_per_request']:.3f} | {ratio(s['rps_ratio'])} "
-            f"| {ratio(s['cpu_ratio'])} | {ratio(s['p99_ratio'])} | {s['errors']} | {s['findings_logged']} |")
+            f"| {ratio(s['cpu_ratio'])} | {ratio(s['p99_ratio'])} | {s['errors']} | {s['socket_errors']} "
+            f"| {s['findings_logged']} |")
     env = ", ".join(f"{k} {v}" for k, v in info.items())
     return "\n".join([
         f"Run: {args.rounds} rounds x {len(summary)} configurations, {args.duration:g} s measured "
@@ -320,7 +326,8 @@ def main(argv=None) -> int:
                 runs[config].append(result)
                 print(f"round {round_no + 1} {config:>13}: {result['rps']:7.0f} req/s  "
                       f"p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms  "
-                      f"cpu {result['cpu_ms_per_request']:.3f} ms/req  errors {result['errors']}  "
+                      f"cpu {result['cpu_ms_per_request']:.3f} ms/req  non-2xx {result['errors']}  "
+                      f"socket errors {result['socket_errors']}  "
                       f"findings {result['findings_logged']}", flush=True)
                 if result["log_tail"]:
                     print(result["log_tail"], flush=True)

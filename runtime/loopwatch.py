@@ -27,13 +27,15 @@ Time the OS kept the loop thread waiting for a CPU (another process hogging the
 machine) is not the app's doing: on Linux, the watch thread reads the loop thread's
 run-queue wait (/proc schedstat) at each poll, and the wait during a stall is taken
 out before comparing with the threshold, so an overloaded machine does not turn short
-callbacks into stalls. The reported duration stays the wall-clock time the loop
-was unavailable.
+callbacks into stalls. Garbage-collection pauses on the loop thread
+(gc.callbacks) are taken out the same way: they have no line of the app to blame. The
+reported duration stays the wall-clock time the loop was unavailable.
 """
 from __future__ import annotations
 
 import asyncio
 import asyncio.events
+import gc
 import logging
 import sys
 import threading
@@ -63,6 +65,7 @@ def _timed_run(handle):
     start = _monotonic()
     for watcher in watchers:
         watcher._mark = start
+        watcher._gc_at_mark = watcher._gc_seconds
     try:
         return _original_run(handle)
     finally:
@@ -71,6 +74,39 @@ def _timed_run(handle):
             watcher._mark = None
             if elapsed >= watcher._threshold and watcher._active:
                 watcher._deliver(start, elapsed, handle)
+
+
+# Garbage collection pauses on the loop thread: a pause has no line of the app to blame
+# (the allocation that triggered it is incidental), so it is not counted as a stall.
+_gc_watchers: dict = {}  # loop thread id -> tuple of its LoopWatchers
+
+
+def _on_gc(phase, info):
+    watchers = _gc_watchers.get(threading.get_ident())
+    if not watchers:
+        return
+    now = _monotonic()
+    for watcher in watchers:
+        if phase == "start":
+            watcher._gc_started = now
+        elif watcher._gc_started is not None:
+            watcher._gc_seconds += now - watcher._gc_started
+            watcher._gc_started = None
+
+
+def _watch_gc(watcher, thread_id: int, on: bool) -> None:
+    with _registry_lock:
+        rest = tuple(w for w in _gc_watchers.get(thread_id, ()) if w is not watcher)
+        if on:
+            rest += (watcher,)
+        if rest:
+            _gc_watchers[thread_id] = rest
+        else:
+            _gc_watchers.pop(thread_id, None)
+        if _gc_watchers and _on_gc not in gc.callbacks:
+            gc.callbacks.append(_on_gc)
+        elif not _gc_watchers and _on_gc in gc.callbacks:
+            gc.callbacks.remove(_on_gc)
 
 
 def _register(loop, watcher) -> None:
@@ -200,6 +236,9 @@ class LoopWatcher:
         self._readings: deque = deque(maxlen=8)  # (mark seen, when, run-queue wait)
         self._heartbeat = None
         self._error_logged = False
+        self._gc_seconds = 0.0  # time in garbage collection on the loop thread so far
+        self._gc_started: Optional[float] = None
+        self._gc_at_mark = 0.0
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -221,6 +260,7 @@ class LoopWatcher:
         if self._requested_mode == "handle" and not use_handles:
             raise RuntimeError("this event loop does not run asyncio.events.Handle callbacks")
         self._active = True
+        _watch_gc(self, self._loop_thread_id, True)
         if self._requested_mode != "heartbeat" and use_handles:
             self.mode = "handle"
             _register(self._loop, self)
@@ -240,6 +280,7 @@ class LoopWatcher:
         self._thread = None
         if self.mode == "handle":
             _unregister(self._loop, self)
+        _watch_gc(self, self._loop_thread_id, False)
         self._stop_heartbeat()
         self._mark = None
         with self._lock:
@@ -271,6 +312,7 @@ class LoopWatcher:
         if due is not None and now - due >= self._threshold:
             self._deliver(due, now - due, None)
         self._mark = now + self._interval()
+        self._gc_at_mark = self._gc_seconds
         self._heartbeat = self._loop.call_later(self._interval(), self._beat)
 
     def _stop_heartbeat(self) -> None:
@@ -298,7 +340,9 @@ class LoopWatcher:
             now = monotonic()
             if mark is None or now - mark < sample_after:
                 if self._schedstat is not None:
-                    self._readings.append((mark, now, _runqueue_wait(self._schedstat)))
+                    reading = (mark, now, _runqueue_wait(self._schedstat))
+                    with self._lock:
+                        self._readings.append(reading)
                 delay = calm if mark is None else _clamp(sample_after - (now - mark), 0.001, calm)
                 continue
             self._take_sample(mark)
@@ -319,7 +363,8 @@ class LoopWatcher:
             self._samples.add(stack, task)
 
     def _baseline_for(self, mark: float) -> Optional[float]:
-        """The latest run-queue reading certainly taken before the stall marked ``mark``."""
+        """The latest run-queue reading certainly taken before the stall marked ``mark``.
+        Called with self._lock held."""
         for seen_mark, at, waited in reversed(self._readings):
             if seen_mark != mark or at < mark:
                 return waited
@@ -327,23 +372,27 @@ class LoopWatcher:
 
     # --- reporting (loop thread) -------------------------------------------------
 
-    def _own_time(self, samples: _Samples, end: float) -> float:
-        """The stall's duration without the time the thread waited for a CPU.
+    def _own_time(self, mark: float, duration: float, baseline: Optional[float]) -> float:
+        """The stall's duration without garbage collection and the time the thread waited
+        for a CPU.
 
-        The baseline was read by the watch thread before the stalled callback began (at
+        ``baseline`` was read by the watch thread before the stalled callback began (at
         most one poll interval, threshold/4, earlier): the estimate errs towards less
         own time, i.e. towards not reporting, by at most that interval's wait."""
-        duration = end - samples.mark
+        duration -= self._gc_seconds - self._gc_at_mark
         now_waited = _runqueue_wait(self._schedstat)
-        if samples.runqueue is None or now_waited is None:
+        if baseline is None or now_waited is None:
             return duration
-        return duration - (now_waited - samples.runqueue)
+        return duration - (now_waited - baseline)
 
     def _deliver(self, mark: float, duration: float, handle) -> None:
         with self._lock:
             samples = self._samples if self._samples is not None and self._samples.mark == mark else None
             self._samples = None
-        if samples is not None and self._own_time(samples, mark + duration) < self._threshold:
+            # Starved of CPU, the watch thread may not have sampled at all: its last
+            # reading before the stall is the baseline then.
+            baseline = samples.runqueue if samples is not None else self._baseline_for(mark)
+        if self._own_time(mark, duration, baseline) < self._threshold:
             return  # the OS, not the app, kept the loop thread off the CPU
         frames, task = samples.best() if samples is not None else ([], None)
         task = _task_of(handle) or task

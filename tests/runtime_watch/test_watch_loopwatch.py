@@ -226,6 +226,23 @@ def test_time_the_os_kept_the_loop_off_the_cpu_is_not_the_apps_stall():
     assert rec.calls == []
 
 
+def test_a_garbage_collection_pause_is_not_blamed_on_the_app():
+    import gc
+
+    junk = [[i] for i in range(300_000)]  # built before the loop: only the collection stalls
+    walls = []
+
+    def collect():
+        started = time.perf_counter()
+        gc.collect()
+        walls.append(time.perf_counter() - started)
+
+    rec, _, _ = watch("handle", 10, lambda loop: run_blocking(collect, "gc"))
+    del junk
+    assert walls[0] >= 0.01, "the collection must outlast the threshold for this test to mean anything"
+    assert rec.calls == []
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_a_stall_under_the_threshold_is_not_reported(mode):
     def short():
