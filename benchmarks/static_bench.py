@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import static_corpus  # noqa: E402
 import static_env  # noqa: E402
 import static_report  # noqa: E402
-from static_run import Case, Result, RunError, child_env, run_case  # noqa: E402
+from static_run import Case, Result, RunError, child_env, kill_group, run_case  # noqa: E402
 
 REPO = static_corpus.REPO_ROOT
 BIN = Path(sys.executable).parent
@@ -101,10 +101,12 @@ def build_cases(ws: Workspace, quick: bool, with_sqlaguard: bool,
     floor = str(HERE / "static_floor.py")
 
     def quiet(cmd: list[str]) -> None:
+        proc = subprocess.Popen(cmd, cwd=root, env=child_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
         try:
-            subprocess.run(cmd, cwd=root, env=child_env(), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=timeout)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            kill_group(proc)
             raise RunError(f"untimed set-up run timed out after {timeout:.0f} s") from None
 
     def rewarm(cmd: list[str]):
@@ -247,6 +249,8 @@ def render(args, corpus, ws, results, targets, versions, machine, unavailable, e
     by_group = {g: [r for r in results if r.case.group == g] for g in ("corpus", "single")}
     by_key = {r.case.key: r for r in results}
     mode = "QUICK (small corpus, fewer runs: not the reference numbers)" if args.quick else "full"
+    if args.packages or args.no_repo:
+        mode += "; CUSTOM CORPUS: not the reference corpus"
     src = ", ".join(f"{k} {n:,} files / {l:,} lines" for k, (n, l) in corpus.per_source.items())
     out = [
         "# Static analysis benchmark: sqlaguard vs peers",
@@ -363,6 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", type=Path, default=None,
                     help=f"markdown report (default: {DEFAULT_OUTPUT.relative_to(REPO)} for a "
                          "full run; a quick run only prints unless this is given)")
+    ap.add_argument("--packages", default="",
+                    help="comma-separated installed packages to build the corpus from instead "
+                         "of the reference list (for investigating; not the reference corpus)")
+    ap.add_argument("--no-repo", action="store_true",
+                    help="leave the repository's tests/ and fixtures/ out of the corpus")
     ap.add_argument("--only", default="", help="comma-separated case keys to run")
     ap.add_argument("--skip", default="", help="comma-separated case keys to leave out")
     ap.add_argument("--repeat", action="append", default=[], metavar="KEY=N",
@@ -383,7 +392,9 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     dest = args.corpus_dir or Path(f"{DEFAULT_CORPUS}{'-quick' if args.quick else ''}")
-    corpus = static_corpus.build(dest, quick=args.quick)
+    packages = tuple(p for p in args.packages.split(",") if p) or None
+    corpus = static_corpus.build(dest, quick=args.quick, include_repo=not args.no_repo,
+                                 packages=packages)
     print(f"corpus: {len(corpus.files):,} files, {corpus.lines:,} lines in {dest}",
           file=sys.stderr)
     if args.profile:

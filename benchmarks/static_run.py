@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -68,6 +69,14 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
 def _children_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -79,11 +88,15 @@ def run_once(case: Case, timeout: float) -> tuple[float, float, str]:
     with tempfile.TemporaryFile() as out:
         cpu_start = _children_cpu()
         start = time.perf_counter()
+        # Own process group: on a time-out the tool's worker processes are ended with it
+        # instead of being left running (and skewing every later measurement).
+        proc = subprocess.Popen(case.cmd, cwd=case.cwd, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
         try:
-            proc = subprocess.run(case.cmd, cwd=case.cwd, env=env, stdout=out,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  timeout=timeout)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            kill_group(proc)
             raise RunError(f"timed out after {timeout:.0f} s") from None
         elapsed = time.perf_counter() - start
         cpu = _children_cpu() - cpu_start
