@@ -1,7 +1,8 @@
 """Blocking calls: which library calls block the event loop, and which project sync functions make
 one, a few calls deep (`helper() -> fetch() -> requests.get`).
 
-Built lazily over the facts' per-function call lists (`index.extension("blocking", BlockingCalls)`).
+Computed over the facts' per-function call lists, memoised per checked file (one instance per rule
+instance): a project-wide memo would hide from the cache which modules a file's result read.
 """
 from __future__ import annotations
 
@@ -106,6 +107,3 @@ class BlockingCalls:
 def _client_name(name: str) -> str:
     return "httpx.Client" if name.startswith("httpx") else "requests.Session"
 
-
-def blocking_calls(index: "ProjectIndex") -> BlockingCalls:
-    return index.extension("blocking", BlockingCalls)

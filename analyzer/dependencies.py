@@ -4,7 +4,6 @@ aliases of those). Computed once per project index from the first-pass facts.
 """
 from __future__ import annotations
 
-import weakref
 from typing import Optional
 
 from .engines import iter_functions
@@ -14,14 +13,12 @@ from .values import Call, Ref, Subscript, Value
 _DEPENDS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends", "fastapi.params.Security",
                       "fastapi.param_functions.Depends", "fastapi.param_functions.Security"})
 
-_cache: "weakref.WeakKeyDictionary[ProjectIndex, frozenset[int]]" = weakref.WeakKeyDictionary()
-
-
 def dependency_functions(index: ProjectIndex) -> frozenset[int]:
     """ids of the FuncInfo objects (functions, or `__init__`/`__call__` of classes) used as dependencies."""
-    cached = _cache.get(index)
-    if cached is not None:
-        return cached
+    return index.extension("dependencies.functions", _dependency_functions)
+
+
+def _dependency_functions(index: ProjectIndex) -> frozenset[int]:
     found: set[int] = set()
     for facts in index.modules.values():
         for func in iter_functions(facts):
@@ -31,8 +28,7 @@ def dependency_functions(index: ProjectIndex) -> frozenset[int]:
                     targets = [param.annotation]  # `p: Pagination = Depends()`: the annotated class
                 for target in targets:
                     _add_target(index, target, found)
-    result = _cache[index] = frozenset(found)
-    return result
+    return frozenset(found)
 
 
 def _is_depends(index: ProjectIndex, value: Optional[Value]) -> bool:

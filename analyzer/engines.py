@@ -6,7 +6,6 @@ Computed from the first-pass facts only (no extra tree walks) and memoised per p
 from __future__ import annotations
 
 import os
-import weakref
 from typing import Iterable, Iterator, Optional
 
 from . import kinds as K
@@ -21,7 +20,6 @@ ASYNC_PACKAGES = ("sqlalchemy.ext.asyncio", "sqlmodel.ext.asyncio")
 # Engine methods that talk to the database (dispose() in an async lifespan is not query traffic).
 _IO_METHODS = frozenset({"connect", "begin", "execute", "scalar", "raw_connection"})
 
-_async_used: "weakref.WeakKeyDictionary[ProjectIndex, frozenset[int]]" = weakref.WeakKeyDictionary()
 
 
 def call_names(facts: ModuleFacts, real_names: Iterable[str]) -> frozenset[str]:
@@ -82,9 +80,10 @@ def has_async_routes(index: ProjectIndex, facts: ModuleFacts) -> bool:
 def async_used_engines(index: ProjectIndex) -> frozenset[int]:
     """ids of the module-level sync-engine values that some `async def` of the project queries
     through: `engine.connect()` / `.begin()`, or a call of a `sessionmaker` bound to it."""
-    cached = _async_used.get(index)
-    if cached is not None:
-        return cached
+    return index.extension("engines.async_used", _async_used_engines)
+
+
+def _async_used_engines(index: ProjectIndex) -> frozenset[int]:
     used: set[int] = set()
     for facts in index.modules.values():
         for func in iter_functions(facts):
@@ -93,8 +92,7 @@ def async_used_engines(index: ProjectIndex) -> frozenset[int]:
             for callee in func.calls:
                 if isinstance(callee, Ref):
                     _mark_engine_use(index, callee, used)
-    result = _async_used[index] = frozenset(used)
-    return result
+    return frozenset(used)
 
 
 def _mark_engine_use(index: ProjectIndex, callee: Ref, used: set[int]) -> None:

@@ -129,6 +129,7 @@ class ProjectIndex:
         if cached is not _MISSING:
             return cached
         self._kinds[value] = None  # cycle guard
+        self.__dict__.setdefault("_nested", {}).clear()
         result = self._kind(value, 0)
         self._kinds[value] = result
         return result
@@ -139,7 +140,17 @@ class ProjectIndex:
         cached = self._kinds.get(value, _MISSING)
         if cached is not _MISSING:
             return cached
-        return self._kind(value, depth + 1)
+        # Within one top-level computation, the same value is met again and again (a chain of
+        # project functions returning each other's results, each with several returns): without
+        # this memo the work grows exponentially with the depth (minutes on sqlalchemy's source).
+        # Keyed by depth, so the answer is the one a fresh evaluation at that depth gives; emptied
+        # when a top-level `kind()` starts, so no cross-file memo hides a file's reads (tracking.py).
+        nested = self.__dict__.setdefault("_nested", {})
+        key = (value, depth)
+        found = nested.get(key, _MISSING)
+        if found is _MISSING:
+            found = nested[key] = self._kind(value, depth + 1)
+        return found
 
     def _kind(self, value: Value, depth: int) -> Optional[str]:
         if isinstance(value, Ref):

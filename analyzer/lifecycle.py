@@ -15,7 +15,7 @@ import libcst as cst
 from . import kinds as K
 from .facts import FuncInfo
 from .traverse import children
-from .values import Call, dotted_name
+from .values import Attr, Call, Param, Ref, dotted_name
 
 if TYPE_CHECKING:
     from .context import FileContext
@@ -48,7 +48,7 @@ def coroutine_sessions(ctx: "FileContext", node: cst.BaseExpression) -> list[str
             key = session_key(ctx, func.value)
             return [key] if key else []
     target = ctx.project_function(func)
-    if target is None or not target.is_async or target.is_generator:
+    if target is None or not target.is_async or target.is_generator or not may_do_session_io(ctx.index, target):
         return []
     keys = []
     for arg in node.args:
@@ -58,6 +58,26 @@ def coroutine_sessions(ctx: "FileContext", node: cst.BaseExpression) -> list[str
         if key and key not in keys:
             keys.append(key)
     return keys
+
+
+# Session coroutines that talk to the database. `run_sync` is left out: SQLAlchemy's own
+# gather example hands one session to many coroutines only to `run_sync(merge_frozen_result)`
+# there, which does no IO.
+_SESSION_IO = frozenset({"execute", "scalar", "scalars", "get", "get_one", "commit", "rollback", "flush",
+                         "refresh", "delete", "merge", "stream", "stream_scalars", "connection"})
+
+
+def may_do_session_io(index: "ProjectIndex", func: FuncInfo) -> bool:
+    """Evidence that a project function given a session uses it for IO: it calls a database
+    coroutine on one of its parameters, or hands work on to another project `async def`."""
+    for callee in func.calls:
+        if isinstance(callee, Attr) and callee.name in _SESSION_IO and isinstance(callee.base, Param):
+            return True
+        if isinstance(callee, Ref):
+            other = index.function(callee)
+            if other is not None and other.is_async:
+                return True
+    return False
 
 
 def is_async_context_manager(ctx: "FileContext", node: cst.FunctionDef) -> bool:

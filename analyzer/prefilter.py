@@ -11,7 +11,8 @@ paths) and no findings.
    the words in `_TRIGGER`: the libraries the rules know (`sqlalchemy`, `sqlmodel`, `fastapi`,
    `starlette`), `async`/`await` (every rule about async context needs an `async def`), and
    the blocking calls SQA502 knows by library name (`sleep`, `requests`, `urlopen`, `httpx`,
-   `psycopg`, `sqlite3`, `pymysql`, `MySQLdb`). A file with none of these words can only meet an
+   `psycopg`, `sqlite3`, `pymysql`, `MySQLdb`), and ORM model declarations (`relationship`,
+   `mapped_column`, `Mapped[`, `Column(`), because the model index (models.py) is project-wide. A file with none of these words can only meet an
    AsyncSession, an engine, a factory, a route decorator... through an import of a project
    module: step 3.
 2. Facts, forward: every project module a relevant file imports is relevant too (transitively),
@@ -43,7 +44,10 @@ from .index import _dotted_suffixes
 from .values import Ref
 
 _TRIGGERS = (b"sqlalchemy", b"sqlmodel", b"fastapi", b"starlette", b"async", b"await", b"sleep", b"requests",
-             b"urlopen", b"httpx", b"psycopg", b"sqlite3", b"pymysql", b"MySQLdb")
+             b"urlopen", b"httpx", b"psycopg", b"sqlite3", b"pymysql", b"MySQLdb",
+             # ORM model code written against re-exported names (`from app.db import Base, relationship`):
+             # the model index is project-wide, so such a module counts even if nothing imports it
+             b"relationship", b"mapped_column", b"Mapped[", b"Column(")
 _IMPORT = re.compile(
     rb"(?:^|[;:])[ \t]*(?:from[ \t]+(\.*)[ \t]*([\w.]*)[ \t]+import[ \t]*(\([^)]*\)|[^\n;#]*)"
     rb"|import[ \t]+([^\n;#]*))", re.M)
@@ -190,49 +194,51 @@ class Prefilter:
 
 
 class InterestingNames:
-    """Per module, the names a file without triggers could misuse: see step 3."""
+    """Per module and name, whether a file without triggers could misuse it: see step 3. Asked
+    lazily, name by name (a whole-module import stops at the first interesting name)."""
 
     def __init__(self, index):
         self.index = index
-        self._names: dict[str, Optional[frozenset[str]]] = {}
+        self._known: dict[tuple[str, str], bool] = {}
 
     def __call__(self, path: str, names: Optional[tuple[str, ...]]) -> bool:
-        found = self._names.get(path)
-        if found is None:
-            found = self._names[path] = self._compute(path)
-        if names is None:
-            return bool(found)
-        return any(name in found for name in names)
-
-    def _compute(self, path: str) -> frozenset[str]:
-        index = self.index
-        module = index.modules.get(path)
+        module = self.index.modules.get(path)
         if module is None:
-            return frozenset()
-        out = set()
-        for name, symbol in module.symbols.items():
-            ref = Ref(f"{path}::{name}", path)
-            if isinstance(symbol, Ref):
-                resolved = index.resolve(symbol)
-                if resolved.module is not None and resolved.symbol is None and not resolved.attrs:
-                    out.add(name)  # a re-exported project module: look no further, keep it
-                    continue
-                symbol = resolved.symbol if resolved.symbol is not None and not resolved.attrs else symbol
-            if isinstance(symbol, FuncInfo):
-                if symbol.is_async or index.function_result_kind(symbol) is not None:
-                    out.add(name)
-            elif isinstance(symbol, ClassInfo):
-                if self._class_interesting(ref, symbol):
-                    out.add(name)
-            elif index.kind(ref) is not None:
-                out.add(name)
-        return frozenset(out)
+            return False
+        if names is None:
+            names = tuple(module.symbols)
+        for name in names:
+            key = (path, name)
+            found = self._known.get(key)
+            if found is None:
+                symbol = module.symbols.get(name)
+                found = self._known[key] = symbol is not None and self._interesting(path, name, symbol)
+            if found:
+                return True
+        return False
+
+    def _interesting(self, path: str, name: str, symbol) -> bool:
+        index = self.index
+        ref = Ref(f"{path}::{name}", path)
+        if isinstance(symbol, Ref):
+            resolved = index.resolve(symbol)
+            if resolved.module is not None and resolved.symbol is None and not resolved.attrs:
+                return True  # a re-exported project module: look no further, keep it
+            if resolved.symbol is not None and not resolved.attrs:
+                symbol = resolved.symbol
+        if isinstance(symbol, FuncInfo):
+            return symbol.is_async or index.function_result_kind(symbol) is not None
+        if isinstance(symbol, ClassInfo):
+            return self._class_interesting(ref, symbol)
+        return index.kind(ref) is not None
 
     def _class_interesting(self, ref: Ref, cls: ClassInfo) -> bool:
         index = self.index
         if index.kind(ref) is not None:
             return True
+        if any(m.is_async for m in cls.methods.values()):
+            return True
         for value in list(cls.attrs.values()) + list(cls.self_attrs.values()) + list(cls.annotations.values()):
             if index.kind(value) is not None:
                 return True
-        return any(m.is_async or index.function_result_kind(m) is not None for m in cls.methods.values())
+        return any(index.function_result_kind(m) is not None for m in cls.methods.values())

@@ -22,7 +22,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 _REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)$")
 _INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)(?:\s+|=)(\S+)")
-_ROOT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+_ROOT_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "Pipfile")
 # Lock files list every installed package: they only count for the packages rules ask about.
 _LOCK_FILES = ("poetry.lock", "uv.lock", "pdm.lock", "Pipfile.lock")
 
@@ -130,6 +130,8 @@ def load_project_meta(root: Optional[str], fs=_Disk) -> ProjectMeta:
             data = {}
         _read_pyproject(data, pyproject, meta)
     names = fs.listdir(root)
+    if "Pipfile" in names:
+        _read_pipfile(os.path.join(root, "Pipfile"), meta, fs)
     for name in ("setup.py", "setup.cfg"):
         if name in names:
             meta.unparsed += fs.read(os.path.join(root, name)) or ""
@@ -167,6 +169,19 @@ def _read_pyproject(data: dict, path: str, meta: ProjectMeta) -> None:
         for one in specs:
             extras = frozenset(normalise(e) for e in one.get("extras", [])) if isinstance(one, dict) else frozenset()
             version = one.get("version", "") if isinstance(one, dict) else str(one)
+            meta.requirements.append(Requirement(normalise(name), extras, version, path))
+
+
+def _read_pipfile(path: str, meta: ProjectMeta, fs) -> None:
+    try:
+        data = tomllib.loads(fs.read(path) or "")
+    except Exception:
+        return
+    for section in ("packages", "dev-packages"):
+        for name, spec in (data.get(section) or {}).items():
+            meta.found_declarations = True
+            extras = frozenset(normalise(e) for e in spec.get("extras", [])) if isinstance(spec, dict) else frozenset()
+            version = spec.get("version", "") if isinstance(spec, dict) else str(spec)
             meta.requirements.append(Requirement(normalise(name), extras, version, path))
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import static_corpus  # noqa: E402
 import static_env  # noqa: E402
 import static_report  # noqa: E402
-from static_run import Case, Result, child_env, run_case  # noqa: E402
+from static_run import Case, Result, RunError, child_env, kill_group, run_case  # noqa: E402
 
 REPO = static_corpus.REPO_ROOT
 BIN = Path(sys.executable).parent
@@ -90,7 +90,8 @@ class Workspace:
                                         self.original_stat.st_mtime_ns))
 
 
-def build_cases(ws: Workspace, quick: bool, with_sqlaguard: bool) -> list[Case]:
+def build_cases(ws: Workspace, quick: bool, with_sqlaguard: bool,
+                timeout: float = 1800) -> list[Case]:
     root, lines = ws.root, ws.corpus.lines
     rel = str(ws.changed)
     file_lines = ws.corpus.file_lines(ws.changed)
@@ -100,8 +101,13 @@ def build_cases(ws: Workspace, quick: bool, with_sqlaguard: bool) -> list[Case]:
     floor = str(HERE / "static_floor.py")
 
     def quiet(cmd: list[str]) -> None:
-        subprocess.run(cmd, cwd=root, env=child_env(), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, cwd=root, env=child_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            raise RunError(f"untimed set-up run timed out after {timeout:.0f} s") from None
 
     def rewarm(cmd: list[str]):
         def after(_i: int) -> None:
@@ -109,9 +115,10 @@ def build_cases(ws: Workspace, quick: bool, with_sqlaguard: bool) -> list[Case]:
             quiet(cmd)  # the restored file is new to the cache again: re-warm, untimed
         return after
 
-    def populate(cmd: list[str]):
+    def populate(cmd: list[str], clear: bool = True):
         def setup() -> None:
-            ws.clear_sqlaguard_cache()
+            if clear:
+                ws.clear_sqlaguard_cache()
             quiet(cmd)
         return setup
 
@@ -123,14 +130,16 @@ def build_cases(ws: Workspace, quick: bool, with_sqlaguard: bool) -> list[Case]:
         corpus += [
             Case("sqlaguard-cold", "corpus", "sqlaguard cold (`--no-cache`, default jobs)",
                  [sqg, "check", ".", "--no-cache"], root, lines),
+            # The untimed run that populates the cache is also these cases' warm-up.
             Case("sqlaguard-warm", "corpus", "sqlaguard warm (cache populated, nothing changed)",
-                 warm_cmd, root, lines, setup=populate(warm_cmd),
-                 note="cache populated by one untimed run first"),
+                 warm_cmd, root, lines, setup=populate(warm_cmd), warmups=0,
+                 note="the cache is cleared, then populated by one untimed run (the warm-up)"),
             Case("sqlaguard-changed", "corpus", "sqlaguard warm, one file changed",
-                 warm_cmd, root, lines, setup=populate(warm_cmd), before_each=ws.edit,
-                 after_each=rewarm(warm_cmd), teardown=ws.restore,
-                 note=f"before each run a comment line is appended to `{rel}` "
-                      f"({file_lines} lines); after it the file is restored and the cache "
+                 warm_cmd, root, lines, setup=populate(warm_cmd, clear=False), warmups=0,
+                 before_each=ws.edit, after_each=rewarm(warm_cmd), teardown=ws.restore,
+                 note=f"one untimed run first makes sure the cache is warm (the warm-up); "
+                      f"before each timed run a comment line is appended to `{rel}` "
+                      f"({file_lines} lines); between runs the file is restored and the cache "
                       "re-warmed, untimed"),
         ]
         single += [
@@ -138,9 +147,12 @@ def build_cases(ws: Workspace, quick: bool, with_sqlaguard: bool) -> list[Case]:
                  [sqg, "check", rel, "--no-cache"], root, file_lines),
             Case("sqlaguard-precommit", "single",
                  "sqlaguard the changed file alone, warm cache (pre-commit style)",
-                 alone_cmd, root, file_lines, setup=populate(alone_cmd), before_each=ws.edit,
-                 after_each=rewarm(alone_cmd), teardown=ws.restore,
-                 note="the file is edited before each run as above"),
+                 alone_cmd, root, file_lines, setup=populate(alone_cmd, clear=False),
+                 warmups=0, before_each=ws.edit, after_each=rewarm(alone_cmd),
+                 teardown=ws.restore,
+                 note="after the corpus-wide runs above the cache is warm; one untimed run of "
+                      "the file alone first (the warm-up), then the file is edited before each "
+                      "timed run as above"),
         ]
     ruff_env = {"RUFF_CACHE_DIR": str(ws.ruff_cache)}
     ruff_args = ["check", "--isolated", "--select", "ASYNC,FAST", "--output-format", "concise"]
@@ -158,9 +170,10 @@ def build_cases(ws: Workspace, quick: bool, with_sqlaguard: bool) -> list[Case]:
              note="flake8 still runs every installed plugin (pyflakes, pycodestyle, mccabe, "
                   "flake8-async); --select filters what is reported"),
         Case("fixit", "corpus", "fixit lint, built-in rules (`fixit.rules`)",
-             [fixit, *fixit_args, "."], root, lines,
+             [fixit, *fixit_args, "."], root, lines, ok_codes=(0, 1, 2, 3),
              note="the rules of the `fixit.rules` package (fixit's built-in set); trailrunner's "
-                  "default process pool (one worker per core)"),
+                  "default process pool (one worker per core); exit code 2 (a rule failed on "
+                  "some file) is accepted, the other files were still linted"),
         Case("libcst-1", "corpus", "floor: `libcst.parse_module` only, 1 process",
              [PY, floor, "--parser", "libcst", "--jobs", "1", "."], root, lines,
              ok_codes=(0,), count_findings=False),
@@ -236,6 +249,8 @@ def render(args, corpus, ws, results, targets, versions, machine, unavailable, e
     by_group = {g: [r for r in results if r.case.group == g] for g in ("corpus", "single")}
     by_key = {r.case.key: r for r in results}
     mode = "QUICK (small corpus, fewer runs: not the reference numbers)" if args.quick else "full"
+    if args.packages or args.no_repo:
+        mode += "; CUSTOM CORPUS: not the reference corpus"
     src = ", ".join(f"{k} {n:,} files / {l:,} lines" for k, (n, l) in corpus.per_source.items())
     out = [
         "# Static analysis benchmark: sqlaguard vs peers",
@@ -352,6 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", type=Path, default=None,
                     help=f"markdown report (default: {DEFAULT_OUTPUT.relative_to(REPO)} for a "
                          "full run; a quick run only prints unless this is given)")
+    ap.add_argument("--packages", default="",
+                    help="comma-separated installed packages to build the corpus from instead "
+                         "of the reference list (for investigating; not the reference corpus)")
+    ap.add_argument("--no-repo", action="store_true",
+                    help="leave the repository's tests/ and fixtures/ out of the corpus")
     ap.add_argument("--only", default="", help="comma-separated case keys to run")
     ap.add_argument("--skip", default="", help="comma-separated case keys to leave out")
     ap.add_argument("--repeat", action="append", default=[], metavar="KEY=N",
@@ -372,7 +392,9 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     dest = args.corpus_dir or Path(f"{DEFAULT_CORPUS}{'-quick' if args.quick else ''}")
-    corpus = static_corpus.build(dest, quick=args.quick)
+    packages = tuple(p for p in args.packages.split(",") if p) or None
+    corpus = static_corpus.build(dest, quick=args.quick, include_repo=not args.no_repo,
+                                 packages=packages)
     print(f"corpus: {len(corpus.files):,} files, {corpus.lines:,} lines in {dest}",
           file=sys.stderr)
     if args.profile:
@@ -380,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
 
     available, unavailable = sqlaguard_available()
     ws = Workspace(corpus, static_corpus.pick_changed_file(corpus))
-    cases = build_cases(ws, args.quick, with_sqlaguard=available)
+    cases = build_cases(ws, args.quick, with_sqlaguard=available, timeout=args.timeout)
     if args.list:
         print("\n".join(f"{c.key:22} {c.label}" for c in cases))
         return 0
@@ -388,27 +410,49 @@ def main(argv: list[str] | None = None) -> int:
     skip = {k for k in args.skip.split(",") if k}
     cases = [c for c in cases if (not only or c.key in only) and c.key not in skip]
     apply_runs(cases, args.quick, parse_kv(args.repeat), parse_kv(args.warmup))
+    # sqlaguard first (what the report is for), the slowest peers last: a run stopped early
+    # still leaves a partial report with the important rows.
+    run_order = sorted(cases, key=lambda c: (not c.key.startswith("sqlaguard"),
+                                             c.key in ("fixit", "flake8-async"),
+                                             c.key == "flake8-async"))
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    output = args.output or (None if args.quick else DEFAULT_OUTPUT)
+    versions, machine = static_env.tool_versions(REPO), static_env.machine()
+    done: dict[str, Result] = {}
+
+    def report(final: bool) -> str:
+        results = [done[c.key] for c in cases if c.key in done]
+        text = render(args, corpus, ws, results, compute_targets(done, static_env.usable_cores()),
+                      versions, machine, unavailable, time.perf_counter() - started)
+        if not final:
+            text = text.replace("\n", f"\n\n**PARTIAL: {len(done)} of {len(cases)} cases done, "
+                                      "the run is still going or was stopped.**\n", 1)
+        if output:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text)
+        return text
+
+    budget = args.budget if args.budget is not None else (120 if args.quick else 300)
     try:
-        budget = args.budget if args.budget is not None else (120 if args.quick else 300)
-        results = [run_case(c, args.timeout, log, budget or None) for c in cases]
+        for c in run_order:
+            cold = done.get("sqlaguard-cold")
+            if c.key in ("sqlaguard-warm", "sqlaguard-changed") and cold and cold.error:
+                # Each would first need a full scan that has just failed.
+                done[c.key] = Result(c, error="not run: the cold scan failed")
+                log(f"[{c.key}] not run: the cold scan failed")
+            else:
+                done[c.key] = run_case(c, args.timeout, log, budget or None)
+            report(final=False)
     finally:
         ws.restore()
         shutil.rmtree(ws.ruff_cache, ignore_errors=True)
-    by_key = {r.case.key: r for r in results}
-    targets = compute_targets(by_key, static_env.usable_cores())
-    report = render(args, corpus, ws, results, targets, static_env.tool_versions(REPO),
-                    static_env.machine(), unavailable, time.perf_counter() - started)
-    print(report)
-    output = args.output or (None if args.quick else DEFAULT_OUTPUT)
+    print(report(final=True))
     if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(report)
         print(f"written to {output}", file=sys.stderr)
-    return 1 if any(r.error for r in results) else 0
+    return 1 if any(r.error for r in done.values()) else 0
 
 
 if __name__ == "__main__":

@@ -98,8 +98,10 @@ def _sources(packages: tuple[str, ...], include_repo: bool) -> list[tuple[str, P
     return sources
 
 
-def build(dest: Path, quick: bool, include_repo: bool = True) -> Corpus:
-    packages = QUICK_PACKAGES if quick else FULL_PACKAGES
+def build(dest: Path, quick: bool, include_repo: bool = True,
+          packages: tuple[str, ...] | None = None) -> Corpus:
+    custom = packages is not None
+    packages = packages or (QUICK_PACKAGES if quick else FULL_PACKAGES)
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -129,7 +131,7 @@ def build(dest: Path, quick: bool, include_repo: bool = True) -> Corpus:
             digest.update(str(rel).encode() + b"\0" + hashlib.sha256(data).digest())
         per_source[label] = (n_files, n_lines)
         total += n_lines
-    if not quick and total < FULL_MIN_LINES:
+    if not quick and not custom and total < FULL_MIN_LINES:
         raise SystemExit(f"full corpus has only {total} lines (< {FULL_MIN_LINES})")
     versions = {name: dist_version(name) for name in packages}
     return Corpus(dest, files, total, per_source, versions, skipped, digest.hexdigest()[:16])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -32,7 +33,7 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     setup: Callable[[], None] | None = None  # once, before warm-ups, not timed
     before_each: Callable[[int], None] | None = None  # before every run, not timed
-    after_each: Callable[[int], None] | None = None  # after every run, not timed
+    after_each: Callable[[int], None] | None = None  # between runs, not timed
     teardown: Callable[[], None] | None = None
     note: str = ""
     count_findings: bool = True
@@ -68,6 +69,14 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
 def _children_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -79,11 +88,15 @@ def run_once(case: Case, timeout: float) -> tuple[float, float, str]:
     with tempfile.TemporaryFile() as out:
         cpu_start = _children_cpu()
         start = time.perf_counter()
+        # Own process group: on a time-out the tool's worker processes are ended with it
+        # instead of being left running (and skewing every later measurement).
+        proc = subprocess.Popen(case.cmd, cwd=case.cwd, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
         try:
-            proc = subprocess.run(case.cmd, cwd=case.cwd, env=env, stdout=out,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  timeout=timeout)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            kill_group(proc)
             raise RunError(f"timed out after {timeout:.0f} s") from None
         elapsed = time.perf_counter() - start
         cpu = _children_cpu() - cpu_start
@@ -109,23 +122,23 @@ def run_case(case: Case, timeout: float, log: Callable[[str], None],
         for i in range(case.warmups + case.repeats):
             if case.before_each:
                 case.before_each(i)
-            try:
-                elapsed, cpu, text = run_once(case, timeout)
-            finally:
-                if case.after_each:
-                    case.after_each(i)
+            elapsed, cpu, text = run_once(case, timeout)  # teardown restores on error
             if i >= case.warmups:
                 result.times.append(elapsed)
                 result.cpu.append(cpu)
                 log(f"    run {i - case.warmups + 1}: {elapsed:.3f} s wall, {cpu:.3f} s cpu")
             if case.count_findings:
                 result.findings = sum(1 for line in text.splitlines() if _FINDING.search(line))
+            if i + 1 == case.warmups + case.repeats:
+                break
             spent = time.perf_counter() - case_start
-            if budget is not None and result.times and spent > budget and \
-                    i + 1 < case.warmups + case.repeats:
+            if budget is not None and result.times and spent > budget:
                 log(f"    budget of {budget:.0f} s spent ({spent:.0f} s): "
                     f"{len(result.times)} of {case.repeats} runs taken")
                 break
+            # Only between runs: after the last one the teardown restores, nothing to re-warm.
+            if case.after_each:
+                case.after_each(i)
     except RunError as exc:
         result.error = str(exc)
         log(f"    ERROR: {exc}")

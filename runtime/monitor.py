@@ -8,10 +8,10 @@ import weakref
 from typing import Any, Iterable
 
 from .codes import RUNTIME_CHECKS
-from .context import RequestContext, route_template
+from .context import RequestContext, current_request, route_template
 from .errors import SqlaguardError
 from .failopen import reset_error_log
-from .findings import NAMES, Finding, FindingStore
+from .findings import NAMES, Finding, FindingStore, mask_url
 
 ALL_CODES = frozenset(check.code for check in RUNTIME_CHECKS)
 DEFAULT_CODES = frozenset(check.code for check in RUNTIME_CHECKS if check.default)
@@ -90,7 +90,6 @@ class Monitor:
             self._hooks.remove()
         self._restore_origin_tracking()
         _remove_middleware(self.app, self._middleware)
-        _installed.discard(self)
 
     # -- wiring ----------------------------------------------------------------
     def _install(self) -> None:
@@ -113,7 +112,6 @@ class Monitor:
         self.app.user_middleware.insert(0, self._middleware)
         self.app.middleware_stack = None  # rebuilt on the next call, with or without us
         self.active = True
-        _installed.add(self)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -155,10 +153,20 @@ class Monitor:
             self._task_requests[task] = ctx
         return ctx
 
+    def note_task(self, ctx: RequestContext, task: asyncio.Task | None) -> None:
+        """Remember which request a task works for (a task the request spawned, e.g. under
+        BaseHTTPMiddleware), so a stall in it can be attributed on Python < 3.12 too."""
+        if task is not None and task not in self._task_requests:
+            self._task_requests[task] = ctx
+
     def request_of_task(self, task: asyncio.Task | None) -> RequestContext | None:
         if task is None:
             return None
-        return self._task_requests.get(task)
+        ctx = self._task_requests.get(task)
+        if ctx is None and hasattr(task, "get_context"):
+            # Python 3.12+: a task spawned by the request (gather, create_task) carries its context.
+            ctx = task.get_context().get(current_request)
+        return ctx
 
     def route_of(self, ctx: RequestContext | None) -> str | None:
         if ctx is None:
@@ -205,7 +213,8 @@ class Monitor:
         finding = Finding(
             code=code, name=NAMES.get(code, code), message=message,
             method=ctx.method if ctx else None, route=self.route_of(ctx),
-            location=location, stack=list(stack), duration_ms=duration_ms, details=details,
+            location=location, stack=list(stack), duration_ms=duration_ms,
+            details=mask_url(details) if details else details,  # a driver's detail may carry a DSN
         )
         self.store.add(finding)
         if code in self.raise_on:
@@ -215,9 +224,6 @@ class Monitor:
             if ctx is not None:
                 ctx.deferred_errors.append(error)  # the middleware raises it once the request is over
         return finding
-
-
-_installed: "weakref.WeakSet[Monitor]" = weakref.WeakSet()
 
 
 def _remove_middleware(app: Any, entry: Any) -> None:

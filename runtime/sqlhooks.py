@@ -259,6 +259,7 @@ class SqlHooks:
                 use.task = weakref.ref(task) if task is not None else None
         if ctx is not None:
             use.route = self.monitor.route_of(ctx)
+            self.monitor.note_task(ctx, task)
         if shared_with is None and not concurrent:
             return
         stack = fr.full_stack(skip=3)
@@ -283,6 +284,7 @@ class SqlHooks:
             return
         user = fr.user_frames(fr.full_stack(skip=2)) or fr.coroutine_origin_user_frames()
         location = fr.format_location(user[-1]) if user else None
+        self.monitor.note_task(ctx, _current_task())
         with self._lock:
             self._owners[id(record)] = ctx
         with ctx.lock:

@@ -74,9 +74,9 @@ config = context.config
 connectable = engine_from_config(config.get_section(config.config_ini_section), poolclass=pool.NullPool)
 """,
         """\
-from fastapi import Depends, FastAPI
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import sessionmaker
 
 engine = create_engine("sqlite:///./app.db")  # a sync app: sync routes run in the thread pool
 SessionLocal = sessionmaker(bind=engine)
@@ -130,6 +130,8 @@ from sqlalchemy.orm import sessionmaker
 engine = create_engine("postgresql+psycopg2://app@db/app")  # error: SQA101
 SessionLocal = sessionmaker(bind=engine)
 # file: app/tasks.py
+from sqlalchemy import text
+
 from app.db import SessionLocal
 
 

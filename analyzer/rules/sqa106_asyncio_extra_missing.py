@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import weakref
 from typing import Optional
 
 import libcst as cst
@@ -16,20 +15,14 @@ _PACKAGE = "sqlalchemy.ext.asyncio"
 _GREENLET_EXTRAS = frozenset({"asyncio", "postgresql-asyncpg", "aiosqlite", "aiomysql", "asyncmy", "aioodbc"})
 _ERROR = ("ImportError: The SQLAlchemy asyncio module requires that the Python 'greenlet' library is installed.")
 
-_first_files: "weakref.WeakKeyDictionary[ProjectIndex, dict]" = weakref.WeakKeyDictionary()
-
-
 def _first_importers(index: ProjectIndex) -> dict[Optional[str], str]:
     """Per project root: the first file (by path) that imports sqlalchemy.ext.asyncio at module level."""
-    cached = _first_files.get(index)
-    if cached is None:
-        cached = {}
-        for path in sorted(index.modules):
-            facts = index.modules[path]
-            if any(isinstance(s, Ref) and s.target.startswith(_PACKAGE) for s in facts.symbols.values()):
-                cached.setdefault(index.meta_for(path).root, path)
-        _first_files[index] = cached
-    return cached
+    first: dict[Optional[str], str] = {}
+    for path in sorted(index.modules):
+        facts = index.modules[path]
+        if any(isinstance(s, Ref) and s.target.startswith(_PACKAGE) for s in facts.symbols.values()):
+            first.setdefault(index.meta_for(path).root, path)
+    return first
 
 
 def _declares_greenlet(meta: ProjectMeta) -> Optional[bool]:
@@ -61,7 +54,7 @@ class AsyncioExtraMissing(Rule):
 What it does: reports once per project (at the first `sqlalchemy.ext.asyncio` import, files in
 path order) when the project's declared dependencies name neither `sqlalchemy[asyncio]` (or an
 extra that includes it, like `sqlalchemy[postgresql-asyncpg]`) nor `greenlet`. The project is the
-nearest directory above the file holding pyproject.toml (PEP 621, Poetry, uv), setup.py/setup.cfg
+nearest directory above the file holding pyproject.toml (PEP 621, Poetry, uv), Pipfile, setup.py/setup.cfg
 or requirements*.txt (`-r` includes are followed); a greenlet pin in poetry.lock, uv.lock,
 pdm.lock or Pipfile.lock counts too. When the declarations do not mention SQLAlchemy at all, the
 real list lives elsewhere and nothing is reported.
@@ -154,7 +147,8 @@ from sqlalchemy.ext.asyncio import create_async_engine  # error: SQA106
             index = self.ctx.index
             meta = index.meta_for(self.ctx.path)
             self._meta = meta
-            self._first = (_first_importers(index).get(meta.root) == self.ctx.path
+            first = index.extension("sqa106.first_importers", _first_importers)
+            self._first = (first.get(meta.root) == self.ctx.path
                            and _declares_greenlet(meta) is False)
         return self._first
 

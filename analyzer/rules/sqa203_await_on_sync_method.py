@@ -6,6 +6,8 @@ import libcst as cst
 
 from .. import kinds as K
 from ..rule import Rule
+from ..session_class import SQLMODEL, session_class
+from ..values import Attr, Awaited, Call, Ref
 
 # AsyncSession methods that are plain (not coroutines), with the type of what they return.
 SESSION_SYNC_METHODS = {
@@ -33,8 +35,8 @@ class AwaitOnSyncMethod(Rule):
 What it does: flags `await` applied to
   * a plain (non-coroutine) AsyncSession method: `add`, `add_all`, `expunge`, `expunge_all`,
     `expire`, `expire_all`, `is_modified`, `in_transaction`, `get_bind`;
-  * a method of a result that an awaited `execute()` / `scalars()` already fetched (`Result`,
-    `ScalarResult`): `all`, `first`, `one`, `one_or_none`, `scalar`, `scalar_one`,
+  * a method of a result that an awaited `execute()` / `scalars()` (or SQLModel's `exec()`) already
+    fetched (`Result`, `ScalarResult`): `all`, `first`, `one`, `one_or_none`, `scalar`, `scalar_one`,
     `scalar_one_or_none`, `scalars`, `mappings`, `unique`, `fetchall`, `fetchone`, `fetchmany`,
     also at the end of a chain (`await result.scalars().all()`).
 An `AsyncResult` from `await session.stream(...)` is different: its `all()`, `first()`, ... are
@@ -145,6 +147,14 @@ class Repo:
         if await self.session.in_transaction():  # error: SQA203
             await self.session.rollback()
 """,
+        """\
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+async def heroes(session: AsyncSession):
+    result = await session.exec(select(Hero))
+    return await result.all()  # error: SQA203
+""",
     )
 
     def visit_Await(self, node: cst.Await) -> None:
@@ -170,7 +180,10 @@ class Repo:
                and receiver.func.attr.value in _RESULT_CHAIN):
             chain.append(receiver.func.attr.value)
             receiver = receiver.func.value
-        kind = self.ctx.kind(receiver)
+        value = self.ctx.value(receiver)
+        kind = self.ctx.index.kind(value)
+        if kind is None and self._sqlmodel_exec_result(value):
+            kind = "Result"  # SQLModel's ScalarResult / TupleResult: the same sync methods
         if kind not in FETCHED_RESULTS:
             return None
         for method in reversed(chain):  # from the receiver outwards
@@ -182,6 +195,20 @@ class Repo:
                     return {"Result": "Row", "MappingResult": "RowMapping"}.get(kind, "<the fetched object's type>")
                 return "<the value's type>" if end == "value" else end
         return kind
+
+    def _sqlmodel_exec_result(self, value) -> bool:
+        """`await session.exec(...)` on SQLModel's AsyncSession (directly or through a name)."""
+        if not isinstance(value, Awaited) or not isinstance(value.value, Call):
+            return False
+        func = value.value.func
+        if isinstance(func, Attr) and func.name == "exec":
+            session = func.base
+        elif isinstance(func, Ref) and func.target.endswith(".exec"):
+            session = Ref(func.target[:-len(".exec")], func.origin)
+        else:
+            return False
+        index = self.ctx.index
+        return index.kind(session) == K.ASYNC_SESSION and session_class(index, session) == SQLMODEL
 
     def _flag(self, call: cst.Call, what: str, returned: str) -> None:
         self.report(call, f"`await` on {what}, which is not a coroutine: "

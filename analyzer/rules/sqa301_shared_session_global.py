@@ -82,6 +82,14 @@ if __name__ == "__main__":
     session = SessionLocal()  # a one-off script run, not shared by requests
     asyncio.run(seed(session))
 """,
+        """\
+from asyncio import current_task
+from sqlalchemy.ext.asyncio import async_scoped_session, async_sessionmaker, create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://app@localhost/app")
+# a registry handing each task its own session, not a session
+Session = async_scoped_session(async_sessionmaker(engine, expire_on_commit=False), scopefunc=current_task)
+""",
     )
     invalid = (
         """\

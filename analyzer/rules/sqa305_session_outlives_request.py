@@ -7,7 +7,6 @@ import libcst as cst
 
 from .. import kinds as K
 from ..lifecycle import coroutine_sessions
-from ..nearest_meta import meta_for_file
 from ..rule import Rule
 from ..traverse import children
 from ..values import Call, Param, Ref, Subscript
@@ -234,7 +233,7 @@ async def get_cache(db: AsyncSession = Depends(get_db)):
         keys = [k for k in given if k in scoped]
         if not keys:
             return
-        pinned = pinned_fastapi(meta_for_file(self.ctx.index, self.ctx.path))
+        pinned = pinned_fastapi(self.ctx.index.meta_for(self.ctx.path))
         if pinned is None:
             return
         self.report(node, f"the request's session `{keys[0]}` is handed to a background task, and the project "

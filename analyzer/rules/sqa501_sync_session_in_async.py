@@ -169,8 +169,10 @@ class UserRepo:
                               f"blocks the event loop; use AsyncSession or a sync `def` route")
 
     def _opening(self, node: cst.Call) -> None:
+        if self.ctx.project_function(node.func) is not None:
+            return  # its own body is checked where it is defined; a handed-over session below
         kind = self.ctx.kind(node)
-        if kind not in _SYNC or self.ctx.project_function(node.func) is not None:
+        if kind not in _SYNC:
             return
         what = "Session" if kind == K.SYNC_SESSION else "Connection"
         self.report(node, f"a sync SQLAlchemy {what} opened in async code blocks the event loop on every "

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..callgraph import blocking_calls
+from ..callgraph import BlockingCalls
 from ..rule import Rule
 
 
@@ -120,7 +120,7 @@ async def route(url):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        self.calls = blocking_calls(ctx.index)
+        self.calls = BlockingCalls(ctx.index)
 
     def visit_Call(self, node: cst.Call) -> None:
         if not self.ctx.in_async:

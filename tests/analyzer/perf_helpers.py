@@ -32,10 +32,10 @@ def copy_fixtures(root: str) -> str:
     return target
 
 
-def scan(root: str, *args: str, env: dict | None = None) -> tuple[list[tuple], dict, subprocess.CompletedProcess]:
+def scan(root: str, *args: str, env: dict | None = None, select: str = "ALL") -> tuple[list[tuple], dict, subprocess.CompletedProcess]:
     """(sorted findings as (relative path, line, column, code), stats, process)."""
     full_env = dict(os.environ, SQLAGUARD_STATS="1", **(env or {}))
-    proc = subprocess.run([sys.executable, "-m", "sqlaguard.analyzer", "check", ".", "--select", "ALL",
+    proc = subprocess.run([sys.executable, "-m", "sqlaguard.analyzer", "check", ".", "--select", select,
                            "--format", "json", "--exit-zero", *args],
                           cwd=root, capture_output=True, text=True, timeout=300, env=full_env)
     assert proc.returncode == 0, proc.stderr

@@ -68,3 +68,18 @@ def test_in_memory_files():
     resolver = MetaResolver({"/p/requirements.txt": "sqlalchemy\n", "/p/app/db.py": "", "/q/x.py": ""})
     assert resolver.for_path("/p/app/db.py").requirement("sqlalchemy")
     assert resolver.for_path("/q/x.py").root is None
+
+
+def test_pipfile(tmp_path):
+    write(tmp_path / "Pipfile", """\
+        [packages]
+        fastapi = "*"
+        sqlalchemy = {version = ">=2.1", extras = ["asyncio"]}
+
+        [dev-packages]
+        pytest = "*"
+    """)
+    meta = MetaResolver().for_path(str(tmp_path / "app" / "db.py"))
+    assert meta.root == str(tmp_path)
+    assert meta.requirement("sqlalchemy")[0].extras == {"asyncio"}
+    assert sorted(r.name for r in meta.requirements) == ["fastapi", "pytest", "sqlalchemy"]

@@ -37,10 +37,10 @@ def here(name: str) -> int:
     raise LookupError(name)
 
 
-def build(url: str):
+def build(url: str, http_middleware: bool = False):
     engine = create_async_engine(url)
     factory = async_sessionmaker(engine, expire_on_commit=False)
-    expiring = async_sessionmaker(engine)  # expire_on_commit=True, the SQLAlchemy default
+    expiring = async_sessionmaker(engine)  # noqa: SQA205 (expire_on_commit=True on purpose)
     started = asyncio.Event()
 
     @asynccontextmanager
@@ -51,6 +51,13 @@ def build(url: str):
         await engine.dispose()
 
     app = FastAPI(lifespan=lifespan)
+    if http_middleware:
+        # BaseHTTPMiddleware runs the endpoint in a task of its own.
+        @app.middleware("http")
+        async def add_header(request, call_next):
+            response = await call_next(request)
+            response.headers["x-probe"] = "1"
+            return response
 
     async def get_session():
         async with factory() as session:
@@ -66,7 +73,7 @@ def build(url: str):
     @app.get("/lazy/{pid}")
     async def lazy(pid: int, session: AsyncSession = Depends(get_session)):
         parent = await session.get(Parent, pid)
-        return len(parent.children)  # here: lazy
+        return len(parent.children)  # noqa: SQA401  # here: lazy
 
     @app.get("/run-sync/{pid}")
     async def run_sync(pid: int, session: AsyncSession = Depends(get_session)):
@@ -104,7 +111,7 @@ def build(url: str):
 
     @app.get("/leak-and-wait")
     async def leak_and_wait(wait: float = 0):
-        session = factory()
+        session = factory()  # noqa: SQA303
         await session.execute(text("SELECT 1"))  # here: leak_and_wait
         started.set()
         await asyncio.sleep(wait)
@@ -112,9 +119,16 @@ def build(url: str):
 
     @app.get("/leak")
     async def leak():
-        session = factory()
+        session = factory()  # noqa: SQA303
         await session.execute(text("SELECT 1"))  # here: leak
         return {}
+
+    @app.get("/cpu")
+    async def cpu():
+        # A fixed amount of work, not a wall-clock deadline: time the OS keeps the loop thread
+        # off the CPU is not counted as a stall.
+        total = sum(i * i for i in range(6_000_000))  # here: cpu_loop
+        return {"total": total}
 
     app.state.started = started
     return app, engine

@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from .probe_app import here
-from .probe_client import PROBE, located, probe
+from .probe_client import PROBE, probe
 
 
 def _lazy_twice(database_url, **options):
@@ -129,3 +129,33 @@ def test_uninstall_leaves_nothing_behind(database_url):
     # (aiosqlite's own connection threads wind down on their own schedule: only ours matter)
     assert not [t for t in threading.enumerate() if t not in threads_before and t.is_alive() and "sqlaguard" in t.name]
     assert not event.contains(Session, "do_orm_execute", None)
+
+
+def test_pure_python_cpu_loop_stall_names_the_loop_line(database_url):
+    async def scenario():
+        async with probe(database_url, select=["SQR501"]) as (client, monitor, _):
+            await client.get("/cpu")
+            for _ in range(3):
+                await asyncio.sleep(0)  # the stall is reported on the loop's next turn
+            return monitor
+
+    monitor = asyncio.run(scenario())
+    stalls = [f for f in monitor.findings if f.route == "/cpu"]
+    assert [(f.code, f.location.rsplit("/", 1)[-1]) for f in stalls] == [("SQR501", f"{PROBE}:{here('cpu_loop')}")]
+    assert stalls[0].duration_ms >= 100 and "sum(i * i for i in range(6_000_000))" in stalls[0].details
+
+
+def test_request_context_survives_base_http_middleware(database_url):
+    async def scenario():
+        async with probe(database_url, http_middleware=True) as (client, monitor, _):
+            pid = (await client.post("/parents")).json()["id"]
+            lazy = await client.get(f"/lazy/{pid}")
+            leak = await client.get("/leak")
+            assert leak.headers["x-probe"] == "1" and lazy.status_code == 500
+            return monitor
+
+    monitor = asyncio.run(scenario())
+    assert sorted((f.code, f.route, f.location.rsplit("/", 1)[-1]) for f in monitor.findings) == [
+        ("SQR303", "/leak", f"{PROBE}:{here('leak')}"),
+        ("SQR401", "/lazy/{pid}", f"{PROBE}:{here('lazy')}"),
+    ]
