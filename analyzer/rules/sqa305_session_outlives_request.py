@@ -6,7 +6,7 @@ from typing import Optional
 import libcst as cst
 
 from .. import kinds as K
-from ..lifecycle import coroutine_sessions
+from ..lifecycle import coroutine_sessions, waits_for_collection
 from ..rule import Rule
 from ..traverse import children
 from ..values import Call, Param, Ref, Subscript
@@ -189,7 +189,7 @@ async def get_cache(db: AsyncSession = Depends(get_db)):
         if self._functions and self._functions[-1].spawned:
             function = self._functions[-1]
             function.awaited.update(_names_in(node.expression))
-            if _waits_for_collection(node.expression):
+            if waits_for_collection(node.expression):
                 function.waits = True
 
     def visit_Return(self, node: cst.Return) -> None:
@@ -268,13 +268,6 @@ async def get_cache(db: AsyncSession = Depends(get_db)):
                        for extra in annotation.items[1:])
         return False
 
-
-def _waits_for_collection(expr: cst.BaseExpression) -> bool:
-    if not isinstance(expr, cst.Call):
-        return False
-    func = expr.func
-    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-    return name in ("gather", "wait")
 
 
 def _names_in(expr: cst.BaseExpression) -> set[str]:
