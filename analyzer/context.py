@@ -151,6 +151,12 @@ def _is_static(node: cst.FunctionDef) -> bool:
     return False
 
 
+# The node classes Walker._after handles; the walk skips the way out of every other node that no
+# rule has a leave_ hook for.
+_AFTER_TYPES = frozenset({cst.Assign, cst.AnnAssign, cst.AugAssign, cst.FunctionDef, cst.ClassDef, cst.Import,
+                          cst.ImportFrom, cst.Global, cst.Nonlocal})
+
+
 class Walker:
     """Walks one module once, keeping the context's scopes and calling each rule's hooks."""
 
@@ -170,6 +176,7 @@ class Walker:
         _ENTER, _LEAVE, _SCOPE_OUT, _CALL = 0, 1, 2, 3
         ctx = self.ctx
         visits, leaves = self.visits, self.leaves
+        after_types = _AFTER_TYPES
         stack: list[tuple[int, object]] = [(_ENTER, module)]
         while stack:
             action, item = stack.pop()
@@ -188,7 +195,8 @@ class Walker:
                 continue
             for hook in visits.get(cls, ()):
                 hook(node)
-            stack.append((_LEAVE, node))
+            if cls in after_types or cls in leaves:  # most nodes need nothing on the way out
+                stack.append((_LEAVE, node))
             if cls is cst.FunctionDef or cls is cst.Lambda:
                 # decorators, defaults and annotations belong to the enclosing scope; the body to its own
                 stack.append((_SCOPE_OUT, None))
@@ -220,6 +228,7 @@ class Walker:
                 self.ctx.bind_target(item.asname.name, self.ctx.value(item.item))
 
     def _after(self, node: cst.CSTNode) -> None:
+        # (the walk calls this only for _AFTER_TYPES: add a class there when handling a new one here)
         """Bindings take effect once their statement has been visited."""
         ctx = self.ctx
         cls = type(node)

@@ -39,7 +39,6 @@ class ProjectIndex:
             for suffix in _dotted_suffixes(path):
                 self._by_suffix.setdefault(suffix, []).append(path)
         self._kinds: dict[Value, Optional[str]] = {}
-        self._pass: Optional[dict[Value, Optional[str]]] = None  # memo of the evaluation under way
         self._extensions: dict[str, object] = {}
 
     def extension(self, name: str, factory):
@@ -130,12 +129,8 @@ class ProjectIndex:
         if cached is not _MISSING:
             return cached
         self._kinds[value] = None  # cycle guard
-        # a fresh inner memo per top-level value: its reads (tracking.py) then belong to it alone
-        outer, self._pass = self._pass, {}
-        try:
-            result = self._kind(value, 0)
-        finally:
-            self._pass = outer
+        self.__dict__.setdefault("_nested", {}).clear()
+        result = self._kind(value, 0)
         self._kinds[value] = result
         return result
 
@@ -145,22 +140,17 @@ class ProjectIndex:
         cached = self._kinds.get(value, _MISSING)
         if cached is not _MISSING:
             return cached
-        # Within one evaluation every inner value is computed once: without this, mutually recursive
-        # project functions (fastapi's own dependency helpers) made the evaluation exponential.
-        memo = self._pass
-        owner = memo is None
-        if owner:
-            memo = self._pass = {}
-        try:
-            seen = memo.get(value, _MISSING)
-            if seen is not _MISSING:
-                return seen
-            memo[value] = None  # cycle guard
-            result = memo[value] = self._kind(value, depth + 1)
-            return result
-        finally:
-            if owner:
-                self._pass = None
+        # Within one top-level computation, the same value is met again and again (a chain of
+        # project functions returning each other's results, each with several returns): without
+        # this memo the work grows exponentially with the depth (minutes on sqlalchemy's source).
+        # Keyed by depth, so the answer is the one a fresh evaluation at that depth gives; emptied
+        # when a top-level `kind()` starts, so no cross-file memo hides a file's reads (tracking.py).
+        nested = self.__dict__.setdefault("_nested", {})
+        key = (value, depth)
+        found = nested.get(key, _MISSING)
+        if found is _MISSING:
+            found = nested[key] = self._kind(value, depth + 1)
+        return found
 
     def _kind(self, value: Value, depth: int) -> Optional[str]:
         if isinstance(value, Ref):

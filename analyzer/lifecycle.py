@@ -163,3 +163,12 @@ def first_param_name(node: cst.FunctionDef) -> Optional[str]:
 def param_names(node: cst.FunctionDef) -> set[str]:
     every = list(node.params.posonly_params) + list(node.params.params) + list(node.params.kwonly_params)
     return {p.name.value for p in every}
+
+
+def waits_for_collection(expr: cst.BaseExpression) -> bool:
+    """`asyncio.gather(*tasks)` / `asyncio.wait(tasks)`: waits for tasks kept in a collection."""
+    if not isinstance(expr, cst.Call):
+        return False
+    func = expr.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return name in ("gather", "wait")

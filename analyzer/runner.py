@@ -15,6 +15,7 @@ The phases (see docs/perf.md for the measurements behind them):
 """
 from __future__ import annotations
 
+import ast
 import gc
 import json
 import os
@@ -33,7 +34,7 @@ from .parallel import Worker, default_jobs, parse_error_finding, split
 from .prefilter import InterestingNames, Prefilter, scan
 from .project import MetaResolver, load_project_meta
 from .selection import per_file_ignored
-from .source import ParseError, read_bytes
+from .source import ParseError, parse, read_bytes
 from .tracking import ALL, Lazy, tracked_index
 
 # Below this many bytes to parse, forking workers costs more than it saves (measured: docs/perf.md).
@@ -180,7 +181,6 @@ def _run(paths, config, selected, project_root, force_exclude, jobs, use_cache, 
     mark = _Timer(stats)
     mark("read")
     scans = {p: (e.scan if (e := same(p)) is not None else scan(d)) for p, d in datas.items()}
-    del datas
     pf = Prefilter(scans)
     relevant = pf.initial() if prefilter else set(scans)
 
@@ -249,8 +249,18 @@ def _run(paths, config, selected, project_root, force_exclude, jobs, use_cache, 
             entry = same(path)
             is_relevant = path in relevant
             state = states[path]
-            if not is_relevant or path in errors:
-                found = [errors[path]] if path in errors else []
+            if not is_relevant and path not in errors:
+                # skipped by the pre-filter, but a syntax error is still reported, as in a full scan
+                if entry is not None and not entry.relevant:
+                    found = entry.findings
+                else:
+                    found = _syntax_errors(path, datas[path])
+                if found:
+                    errors[path] = found[0]
+                entries[path] = FileEntry(keys[path], False, None, "!" if found else "-", scans[path], found,
+                                          {}, {}, True)
+            elif path in errors:
+                found = [errors[path]]
                 entries[path] = FileEntry(keys[path], is_relevant, None, state, scans[path], found, {}, {}, True)
             elif (entry is not None and entry.checked and entry.relevant
                   and all(current(k) == v for k, v in entry.reads.items())):
@@ -279,7 +289,6 @@ def _run(paths, config, selected, project_root, force_exclude, jobs, use_cache, 
     finally:
         executor.close()
 
-    report.files_failed += len(errors)
     _emit(report, entries.values())
     if cache is not None:
         try:
@@ -326,6 +335,19 @@ def _declarations(files: list[str]) -> list[tuple]:
     return out
 
 
+def _syntax_errors(path: str, data: bytes) -> list[Finding]:
+    """CPython's parser as a cheap gate (a fraction of libcst's cost); libcst only on failure, so
+    the message is the one a full scan reports. (A file CPython accepts and libcst does not, newer
+    syntax than libcst knows, is not reported here.)"""
+    try:
+        compile(data, path, "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+        return []
+    except (SyntaxError, ValueError, UnicodeDecodeError, LookupError):
+        pass
+    result = parse(path, data)
+    return [parse_error_finding(result)] if isinstance(result, ParseError) else []
+
+
 class _Timer:
     """Phase durations into the stats (`t_<phase>`, seconds since the previous mark)."""
 
@@ -342,7 +364,9 @@ def _emit(report: Report, entries) -> None:
     for entry in entries:
         report.findings.extend(entry.findings)
         report.lines.update(entry.lines)
-        if not (entry.state == "!"):
+        if entry.state == "!":
+            report.files_failed += 1
+        else:
             report.files_scanned += 1
     report.findings.sort(key=lambda f: f.sort_key)
 

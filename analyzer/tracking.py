@@ -40,9 +40,12 @@ class Tracker:
 
     def __init__(self):
         self.frames: list[Reads] = []
+        self.nested = None
 
     def start_file(self) -> None:
         self.frames = [Reads()]
+        if self.nested is not None:
+            self.nested.clear()  # the index's within-computation memo: see ProjectIndex._k
 
     def finish_file(self) -> Reads:
         reads = self.frames[0] if self.frames else Reads()
@@ -208,4 +211,5 @@ def tracked_index(facts: dict, meta, loader=None, metas=None):
     if hasattr(index, "_extensions"):
         index._extensions = TrackedExtensions(tracker)
     index._tracker = tracker
+    tracker.nested = index.__dict__.setdefault("_nested", {})
     return index, tracker

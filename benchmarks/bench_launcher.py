@@ -5,9 +5,11 @@
                  | watch-only (only sqlaguard's LoopWatcher + BlockingCallDetector, to
                    attribute the monitor's cost; not one of the four reported configurations)
 
-asyncio debug mode itself is switched on by PYTHONASYNCIODEBUG=1 in the server's
-environment (runtime_bench.py sets it); here it only changes nothing. The monitor is
-wired here, not in the app, so the app's code is identical in every configuration.
+asyncio debug mode: runtime_bench.py sets PYTHONASYNCIODEBUG=1, but uvicorn runs its
+loop with debug explicitly off, so the mode is switched on here, on the running loop at
+the first ASGI call (lifespan startup), which also turns on coroutine origin tracking as
+asyncio's debug mode does. The monitor is wired here, not in the app, so the app's code
+is identical in every configuration.
 """
 import os
 import sys
@@ -56,5 +58,17 @@ elif MODE == "watch-only":
         await inner(scope, receive, send)
 
     _watchers = None
-elif MODE not in ("none", "asyncio-debug"):
+elif MODE == "asyncio-debug":
+    import asyncio
+
+    debug_inner = app
+
+    async def app(scope, receive, send):
+        loop = asyncio.get_running_loop()
+        if not loop.get_debug():
+            loop.set_debug(True)
+            print(f"bench: asyncio debug mode on (origin tracking depth "
+                  f"{sys.get_coroutine_origin_tracking_depth()})", flush=True)
+        await debug_inner(scope, receive, send)
+elif MODE != "none":
     raise SystemExit(f"unknown BENCH_MODE {MODE!r}")

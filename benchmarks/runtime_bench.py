@@ -203,6 +203,8 @@ def one_run(config: str, args, workdir: Path, drive) -> dict:
         cpu_used = cpu_seconds(server.proc.pid) - cpu_before
     finally:
         log = server.stop()
+    if config == "asyncio-debug" and "asyncio debug mode on" not in log:
+        raise RuntimeError("asyncio debug mode did not take effect in the server")
     result["cpu_ms_per_request"] = 1e3 * cpu_used / max(1, result["requests"])
     # Correct routes only: any sqlaguard finding here would be a false positive under load.
     result["findings_logged"] = len(re.findall(r"\bSQR\d{3}\b", log))

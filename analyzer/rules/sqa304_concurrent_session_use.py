@@ -5,7 +5,7 @@ from typing import Optional
 
 import libcst as cst
 
-from ..lifecycle import coroutine_sessions, session_key
+from ..lifecycle import coroutine_sessions, session_key, waits_for_collection
 from ..rule import Rule
 from ..traverse import children
 
@@ -240,7 +240,7 @@ async def login(session: AsyncSession, user):
         function = self._functions[-1]
         if function.pending:
             awaited = _names_in(node.expression)
-            waits = _is_wait(node.expression)
+            waits = waits_for_collection(node.expression)
             function.pending = [t for t in function.pending
                                 if not (t.name in awaited or (t.name is None and waits))]
         if function.pending:
@@ -328,15 +328,6 @@ async def login(session: AsyncSession, user):
     def _overlaps(function: _Function, key: str) -> bool:
         here = tuple(function.branch)
         return any(t.key == key and here[:len(t.branch)] == t.branch for t in function.pending)
-
-
-def _is_wait(expr: cst.BaseExpression) -> bool:
-    """`asyncio.gather(*tasks)` / `asyncio.wait(tasks)`: waits for tasks kept in a collection."""
-    if not isinstance(expr, cst.Call):
-        return False
-    func = expr.func
-    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-    return name in ("gather", "wait")
 
 
 def _names_in(expr: cst.BaseExpression) -> set[str]:

@@ -6,8 +6,7 @@ from typing import Optional
 import libcst as cst
 
 from .. import kinds as K
-from ..lifecycle import coroutine_sessions
-from ..nearest_meta import meta_for_file
+from ..lifecycle import coroutine_sessions, waits_for_collection
 from ..rule import Rule
 from ..traverse import children
 from ..values import Call, Param, Ref, Subscript
@@ -190,7 +189,7 @@ async def get_cache(db: AsyncSession = Depends(get_db)):
         if self._functions and self._functions[-1].spawned:
             function = self._functions[-1]
             function.awaited.update(_names_in(node.expression))
-            if _waits_for_collection(node.expression):
+            if waits_for_collection(node.expression):
                 function.waits = True
 
     def visit_Return(self, node: cst.Return) -> None:
@@ -234,7 +233,7 @@ async def get_cache(db: AsyncSession = Depends(get_db)):
         keys = [k for k in given if k in scoped]
         if not keys:
             return
-        pinned = pinned_fastapi(meta_for_file(self.ctx.index, self.ctx.path))
+        pinned = pinned_fastapi(self.ctx.index.meta_for(self.ctx.path))
         if pinned is None:
             return
         self.report(node, f"the request's session `{keys[0]}` is handed to a background task, and the project "
@@ -269,13 +268,6 @@ async def get_cache(db: AsyncSession = Depends(get_db)):
                        for extra in annotation.items[1:])
         return False
 
-
-def _waits_for_collection(expr: cst.BaseExpression) -> bool:
-    if not isinstance(expr, cst.Call):
-        return False
-    func = expr.func
-    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-    return name in ("gather", "wait")
 
 
 def _names_in(expr: cst.BaseExpression) -> set[str]:

@@ -43,6 +43,7 @@ async def serve(main: ModuleType, raise_app_exceptions: bool = False, **options)
     engine = sys.modules[f"{PACKAGE}.database"].engine
     async with app.router.lifespan_context(app):
         monitor = install(app, engine, **options)
+        await asyncio.sleep(0)  # see probe_client.probe: requests start in a fresh loop callback
         try:
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
             async with httpx.AsyncClient(transport=transport, base_url="http://bookshop.test") as client:

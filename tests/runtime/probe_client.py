@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 import httpx
@@ -19,6 +20,9 @@ async def probe(database_url: str, monitored: bool = True, raise_app_exceptions:
     app, engine = probe_app.build(database_url, http_middleware=http_middleware)
     async with app.router.lifespan_context(app):
         monitor = install(app, engine, **options) if monitored else None
+        # A server starts each request in a fresh loop callback; the stall watcher times callbacks
+        # that start after install, so let this one end before the test's first request.
+        await asyncio.sleep(0)
         try:
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
             async with httpx.AsyncClient(transport=transport, base_url="http://probe.test") as client:
