@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pgtools import PG_URL as PG
 from sqlaguard.analyzer.api import check_code
 
-PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 RULES = ("SQA102", "SQA103", "SQA105")
 
 CASES = {

@@ -9,21 +9,19 @@ import asyncio
 import importlib.util
 import os
 import sys
-import uuid
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from clitools import ROOT
 from expectations import expected_in_text
+from pgtools import PG_URL, pg_schema
 
 # A failed lazy load leaves the driver's cursor coroutine unawaited: expected in the failing cases.
 pytestmark = pytest.mark.filterwarnings("ignore:coroutine '.*' was never awaited:RuntimeWarning")
 
 TRUTH = os.path.join(ROOT, "fixtures", "analyzer", "sqa401", "truth", "lazy_app.py")
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 def _load():
@@ -117,18 +115,5 @@ def test_marked_cases_raise_on_aiosqlite(tmp_path):
 
 
 def test_marked_cases_raise_on_postgres():
-    schema = f"sqlaguard_truth_{uuid.uuid4().hex[:8]}"
-
-    async def create(statement: str) -> None:
-        engine = create_async_engine(PG_URL)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text(statement))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(create(f"CREATE SCHEMA {schema}"))
-    try:
-        _check(PG_URL, {"server_settings": {"search_path": schema}})
-    finally:
-        asyncio.run(create(f"DROP SCHEMA {schema} CASCADE"))
+    with pg_schema("sqlaguard_truth") as connect_args:
+        _check(PG_URL, connect_args)

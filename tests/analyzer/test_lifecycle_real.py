@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import close_all_sessions
 
+from pgtools import PG_URL
 from sqlaguard.analyzer.api import check_code
 
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 def _codes(source: str, code: str) -> list[int]:

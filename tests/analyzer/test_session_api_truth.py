@@ -13,22 +13,20 @@ import importlib.util
 import inspect
 import os
 import sys
-import uuid
 import warnings
 from typing import Optional
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from clitools import ROOT
 from expectations import expected_in_text
+from pgtools import PG_URL, pg_schema
 
 # A failing case can leave the driver's cursor coroutine unawaited, collected outside the case.
 pytestmark = pytest.mark.filterwarnings("ignore:coroutine 'Connection.cursor' was never awaited:RuntimeWarning")
 
 TRUTH = os.path.join(ROOT, "fixtures", "analyzer", "sqa202", "truth", "session_api.py")
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 CODES = ("SQA202", "SQA203", "SQA206")
 # How each rule's mistake shows at runtime (the texts its explain quotes).
 SIGNS = {
@@ -166,18 +164,5 @@ def test_marked_cases_break_on_aiosqlite(tmp_path):
 
 
 def test_marked_cases_break_on_postgres():
-    schema = f"sqlaguard_api_truth_{uuid.uuid4().hex[:8]}"
-
-    async def run(statement: str) -> None:
-        engine = create_async_engine(PG_URL)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text(statement))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run(f"CREATE SCHEMA {schema}"))
-    try:
-        _check(PG_URL, {"server_settings": {"search_path": schema}})
-    finally:
-        asyncio.run(run(f"DROP SCHEMA {schema} CASCADE"))
+    with pg_schema("sqlaguard_api_truth") as connect_args:
+        _check(PG_URL, connect_args)
